@@ -243,6 +243,14 @@ describe('bounded memory', () => {
     expect(() => parser.feed(`data: ${'z'.repeat(20)}`)).toThrow(ParseError)
   })
 
+  it('parses text normally after throwing out of a non-ASCII byte chunk', () => {
+    const events: string[] = []
+    const parser = createParser({ maxEventSize: 10, onEvent: (event) => events.push(event.data) })
+    expect(() => parser.feed(utf8(`data: é\n\ndata: ${'z'.repeat(20)}\n`))).toThrow(ParseError)
+    parser.feed('\ndata: ü\n\n')
+    expect(events).toEqual(['é', 'ü'])
+  })
+
   it('keeps a line whose end lands exactly at the limit', () => {
     const { events } = parseChunks(['data: ', 'x'.repeat(94), '\n\n'], { maxEventSize: 100 })
     expect(events.map((event) => event.data.length)).toEqual([94])

@@ -1,0 +1,13 @@
+export {
+  type ClientErrorCode,
+  ContentTypeError,
+  EventStreamError,
+  HttpStatusError,
+  NetworkError,
+} from './errors.js'
+export {
+  type FetchEventStreamInit,
+  fetchEventStream,
+  type ReconnectContext,
+  reconnectDelay,
+} from './fetch-event-stream.js'

@@ -1,0 +1,194 @@
+import { readFileSync } from 'node:fs'
+import http, { type IncomingMessage, type Server } from 'node:http'
+import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
+import type { AddressInfo, Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { type CorsOptions, corsHeaders, type EventStream, type EventStreamOptions } from '../server/index.js'
+import { ConfigError, type GatewayConfig } from './config.js'
+import { serveDemoStream } from './demo-stream.js'
+import { type NodeResponse, sendError, sendJson } from './http-errors.js'
+import { indexPage } from './index-page.js'
+import { createLogger } from './logger.js'
+
+export interface Gateway {
+  readonly server: Server | Http2SecureServer
+  /** Starts listening; resolves with the base URL (with the real port when `port` was 0). */
+  listen(): Promise<string>
+  /** Graceful shutdown: every open stream gets a `retry` hint and ends, then connections close. */
+  close(): Promise<void>
+  /** Streams open right now. */
+  readonly openStreams: ReadonlySet<EventStream>
+  readonly logger: Logger
+}
+
+/** How long clients wait before reconnecting to a gateway that shut down (a restart, a deploy). */
+const SHUTDOWN_RETRY_MS = 1000
+/** After this, connections that did not close by themselves are destroyed. */
+const SHUTDOWN_GRACE_MS = 3000
+
+export function createGateway(
+  config: GatewayConfig,
+  logger: Logger = createLogger(config.logLevel),
+): Gateway {
+  const startedAt = Date.now()
+  const openStreams = new Set<EventStream>()
+  const sockets = new Set<Socket>()
+  const sessions = new Set<Http2Session>()
+  const cors: CorsOptions = { origin: config.corsOrigin, exposeHeaders: ['Last-Event-ID'] }
+  const streamOptions: EventStreamOptions = {
+    heartbeat: config.heartbeat * 1000,
+    maxBufferedBytes: config.subscriberBuffer,
+    cors,
+  }
+  let connectionCount = 0
+
+  function trackStream(
+    stream: EventStream,
+    request: IncomingMessage | Http2ServerRequest,
+    path: string,
+  ): void {
+    const connection = ++connectionCount
+    const opened = Date.now()
+    openStreams.add(stream)
+    logger.info(
+      {
+        connection,
+        path,
+        remote: request.socket.remoteAddress,
+        lastEventId: stream.lastEventId || undefined,
+      },
+      'stream open',
+    )
+    void stream.closed.then((reason) => {
+      openStreams.delete(stream)
+      logger.info({ connection, path, reason, durationMs: Date.now() - opened }, 'stream closed')
+    })
+  }
+
+  async function handle(
+    request: IncomingMessage | Http2ServerRequest,
+    response: NodeResponse,
+  ): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://gateway')
+    const method = request.method ?? 'GET'
+    if (method === 'OPTIONS') {
+      answerPreflight(request, response, cors)
+      return
+    }
+    switch (url.pathname) {
+      case '/stream':
+        await serveDemoStream(request, response, url, streamOptions, (stream) =>
+          trackStream(stream, request, url.pathname),
+        )
+        return
+      case '/healthz':
+        if (method !== 'GET' && method !== 'HEAD') break
+        sendJson(response, 200, {
+          status: 'ok',
+          uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+          openStreams: openStreams.size,
+        })
+        return
+      case '/':
+        if (method !== 'GET' && method !== 'HEAD') break
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        response.end(indexPage)
+        return
+      default:
+        sendError(response, 404, 'SG_ERR_NOT_FOUND', `no route for ${url.pathname}`)
+        return
+    }
+    sendError(response, 405, 'SG_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`)
+  }
+
+  function onRequest(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): void {
+    handle(request, response).catch((error: unknown) => {
+      logger.error({ err: error, url: request.url }, 'request failed')
+      sendError(response, 500, 'SG_ERR_INTERNAL', 'internal error')
+    })
+  }
+
+  const server = createServer(config, onRequest)
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+  })
+
+  return {
+    server,
+    openStreams,
+    logger,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject)
+          const { port } = server.address() as AddressInfo
+          const scheme = config.tlsCert === undefined ? 'http' : 'https'
+          const host = config.host.includes(':') ? `[${config.host}]` : config.host
+          resolve(`${scheme}://${host}:${port}`)
+        })
+      }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
+      for (const session of sessions) session.close()
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+      const timer = setTimeout(() => {
+        for (const socket of sockets) socket.destroy()
+      }, SHUTDOWN_GRACE_MS)
+      await closed
+      clearTimeout(timer)
+    },
+  }
+}
+
+function createServer(
+  config: GatewayConfig,
+  onRequest: (request: IncomingMessage | Http2ServerRequest, response: NodeResponse) => void,
+): Server | Http2SecureServer {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return http.createServer(onRequest)
+  // HTTP/2 lets a browser hold many streams on one connection (HTTP/1.1 allows six per origin);
+  // HTTP/1.1 stays available for clients that do not speak HTTP/2.
+  return http2.createSecureServer(
+    {
+      cert: readPem(config.tlsCert, '--tls-cert'),
+      key: readPem(config.tlsKey, '--tls-key'),
+      allowHTTP1: true,
+    },
+    onRequest,
+  )
+}
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new ConfigError(
+      `${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    )
+  }
+}
+
+function answerPreflight(
+  request: IncomingMessage | Http2ServerRequest,
+  response: NodeResponse,
+  cors: CorsOptions,
+): void {
+  const origin = request.headers.origin
+  response.writeHead(204, {
+    ...corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-allow-headers': 'Authorization, Content-Type, Last-Event-ID, Cache-Control',
+    'access-control-max-age': '600',
+  })
+  response.end()
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod'
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  mb: 1024 ** 2,
+}
+
+/** `262144`, `256KiB`, `256k`, `1MiB`: sizes are binary (KiB, MiB). */
+const byteSize = z.union([z.number(), z.string()]).transform((value, context) => {
+  const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(value))
+  const multiplier = match ? BYTE_UNITS[(match[2] ?? '').toLowerCase()] : undefined
+  if (match === null || multiplier === undefined) {
+    context.addIssue({
+      code: 'custom',
+      message: `expected a size such as 262144, 256KiB or 1MiB, got "${value}"`,
+    })
+    return z.NEVER
+  }
+  return Number(match[1]) * multiplier
+})
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+const listOfStrings = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (Array.isArray(value) ? value : [value]).flatMap((item) => item.split(/[\s,]+/)).filter(Boolean),
+  )
+
+/** Every setting of `streamgate serve`: flags and their STREAMGATE_* environment twins meet here. */
+export const gatewayConfigSchema = z
+  .object({
+    port: integer(0, 65_535).default(8080),
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Seconds of silence after which a stream gets a heartbeat comment. */
+    heartbeat: z.coerce.number().positive().max(3600).default(15),
+    corsOrigin: listOfStrings.default(['*']),
+    subscriberBuffer: byteSize.default(256 * 1024),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict()
+  .refine((config) => (config.tlsCert === undefined) === (config.tlsKey === undefined), {
+    message: '--tls-cert and --tls-key go together',
+  })
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>
+
+/** Validates raw settings; throws a ConfigError whose message names each bad setting. */
+export function parseGatewayConfig(input: Record<string, unknown>): GatewayConfig {
+  const result = gatewayConfigSchema.safeParse(input)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.map((part) => `--${String(part).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)
+    return path.length > 0 ? `${path.join('.')}: ${issue.message}` : issue.message
+  })
+  throw new ConfigError(problems.join('; '))
+}
+
+export class ConfigError extends Error {
+  readonly code = 'SG_ERR_CONFIG'
+
+  constructor(message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}

@@ -1,0 +1,165 @@
+import { encodeEvent } from '../protocol/encoder.js'
+import type { OutgoingEvent } from '../protocol/types.js'
+import type { CorsOptions } from './headers.js'
+import { type HeartbeatScheduler, type HeartbeatTarget, sharedHeartbeat } from './heartbeat.js'
+
+export interface EventStreamOptions {
+  /** Longest silence before a heartbeat comment, in milliseconds. Default 15,000; 0 turns heartbeats off. */
+  heartbeat?: number
+  /** A `retry:` hint sent with the headers: the client's reconnection delay in milliseconds. */
+  retry?: number
+  /** Bytes that may wait for a slow client; past this the connection is closed ("overflow"). Default 256 KiB. */
+  maxBufferedBytes?: number
+  /** The comment sent at once with the headers, so that clients and proxies see the stream open. Default `ok`. */
+  initialComment?: string
+  cors?: CorsOptions
+  /** More response headers. */
+  headers?: Record<string, string>
+  /** Overrides the request's `Last-Event-ID` header (e.g. from a query parameter). */
+  lastEventId?: string
+  /** The scheduler to share heartbeats with; by default the process-wide one for the interval. */
+  heartbeatScheduler?: HeartbeatScheduler
+}
+
+/** Why a stream closed: the client went away, the server closed it, the client read too slowly, or an I/O error. */
+export type CloseReason = 'client' | 'server' | 'overflow' | 'error'
+
+/** One open SSE response. */
+export interface EventStream {
+  /** The `Last-Event-ID` the client sent (empty when none): where to resume. */
+  readonly lastEventId: string
+  /** Resolves once the stream is closed, with the reason. */
+  readonly closed: Promise<CloseReason>
+  /** Aborted when the stream closes: hand it to the work that produces events. */
+  readonly signal: AbortSignal
+  readonly isClosed: boolean
+  /**
+   * Encodes and writes an event. Resolves `true` once the connection has taken it (at once, unless
+   * the client reads slowly: then after the buffer drains), `false` if the stream is closed.
+   */
+  send(event: OutgoingEvent): Promise<boolean>
+  /** Writes a comment line (`: text`), e.g. a heartbeat of your own. */
+  comment(text: string): Promise<boolean>
+  /** Writes bytes already in event-stream format: one encoded event written to many streams. */
+  write(chunk: Uint8Array | string): Promise<boolean>
+  /** Ends the stream, optionally telling the client when to reconnect. */
+  close(options?: { retry?: number }): void
+}
+
+export const DEFAULT_HEARTBEAT_MS = 15_000
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024
+
+/** What a runtime adapter provides: a byte sink with its buffer level. */
+export interface EventSink {
+  /** Queues the chunk; false when the sink wants the writer to wait for `drained()`. */
+  write(chunk: Uint8Array | string): boolean
+  bufferedBytes(): number
+  /** Resolves when the buffer has drained or the connection has closed. */
+  drained(): Promise<void>
+  /** Ends the response gracefully after what was written. */
+  end(): void
+  /** Tears the connection down at once. */
+  destroy(): void
+}
+
+const ACCEPTED = Promise.resolve(true)
+const REFUSED = Promise.resolve(false)
+const HEARTBEAT = ': ping\n'
+
+/** The runtime-independent half of a stream: framing, backpressure, heartbeats and closing. */
+export class EventStreamController implements EventStream, HeartbeatTarget {
+  readonly lastEventId: string
+  readonly closed: Promise<CloseReason>
+  lastWriteTick = 0
+  private readonly abortController = new AbortController()
+  private readonly maxBufferedBytes: number
+  private readonly heartbeatScheduler: HeartbeatScheduler | undefined
+  private resolveClosed: (reason: CloseReason) => void = () => {}
+  // One wait for 'drain' shared by every write queued behind a full buffer.
+  private drain: Promise<boolean> | undefined
+
+  constructor(
+    private readonly sink: EventSink,
+    options: EventStreamOptions,
+    requestLastEventId: string | undefined,
+  ) {
+    this.lastEventId = options.lastEventId ?? requestLastEventId ?? ''
+    this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve
+    })
+    const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT_MS
+    this.heartbeatScheduler =
+      heartbeat > 0 ? (options.heartbeatScheduler ?? sharedHeartbeat(heartbeat)) : undefined
+  }
+
+  /** Sends the opening bytes and starts heartbeats; called by the adapter once headers are out. */
+  open(options: EventStreamOptions): void {
+    const opening = encodeEvent({ comment: options.initialComment ?? 'ok', retry: options.retry })
+    this.sink.write(opening)
+    if (this.heartbeatScheduler !== undefined) {
+      this.lastWriteTick = this.heartbeatScheduler.currentTick
+      this.heartbeatScheduler.add(this)
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  get isClosed(): boolean {
+    return this.abortController.signal.aborted
+  }
+
+  send(event: OutgoingEvent): Promise<boolean> {
+    if (this.isClosed) return REFUSED
+    return this.write(encodeEvent(event))
+  }
+
+  comment(text: string): Promise<boolean> {
+    if (this.isClosed) return REFUSED
+    return this.write(encodeEvent({ comment: text }))
+  }
+
+  write(chunk: Uint8Array | string): Promise<boolean> {
+    if (this.isClosed) return REFUSED
+    // Strings are measured in characters, not bytes: close enough for a bound on memory.
+    if (this.sink.bufferedBytes() + chunk.length > this.maxBufferedBytes) {
+      this.terminate('overflow')
+      return REFUSED
+    }
+    if (this.heartbeatScheduler !== undefined) this.lastWriteTick = this.heartbeatScheduler.currentTick
+    if (this.sink.write(chunk)) return ACCEPTED
+    this.drain ??= this.sink.drained().then(() => {
+      this.drain = undefined
+      return !this.isClosed
+    })
+    return this.drain
+  }
+
+  heartbeat(): void {
+    void this.write(HEARTBEAT)
+  }
+
+  close(options: { retry?: number } = {}): void {
+    if (this.isClosed) return
+    if (options.retry !== undefined) this.sink.write(encodeEvent({ retry: options.retry }))
+    this.sink.end()
+    this.markClosed('server')
+  }
+
+  /** Closes at once, without waiting for buffered bytes (a slow client, an error). */
+  terminate(reason: CloseReason): void {
+    if (this.isClosed) return
+    this.sink.destroy()
+    this.markClosed(reason)
+  }
+
+  /** The adapter's report that the connection is gone; the first reason wins. */
+  markClosed(reason: CloseReason): void {
+    if (this.isClosed) return
+    this.heartbeatScheduler?.delete(this)
+    this.abortController.abort()
+    this.resolveClosed(reason)
+  }
+}

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_MAX_BUFFERED_BYTES,
   type EventSink,
   type EventStream,
   EventStreamController,
@@ -25,7 +26,10 @@ const textEncoder = new TextEncoder()
  */
 export function eventStreamResponse(options: WebEventStreamOptions = {}): WebEventStream {
   const { request } = options
-  const maxBufferedBytes = options.maxBufferedBytes ?? 256 * 1024
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+  // Writers are asked to wait past 16 KiB queued, as Node's writable streams do; the connection is
+  // closed only past maxBufferedBytes.
+  const highWaterMark = Math.min(16 * 1024, maxBufferedBytes)
   let streamController!: ReadableStreamDefaultController<Uint8Array>
   let waitingForPull: (() => void) | undefined
   let controller!: EventStreamController
@@ -44,8 +48,7 @@ export function eventStreamResponse(options: WebEventStreamOptions = {}): WebEve
         waitingForPull?.()
       },
     },
-    // Queue up to the buffer bound; desiredSize then tells how full the queue is.
-    { highWaterMark: maxBufferedBytes, size: (chunk) => chunk.byteLength },
+    { highWaterMark, size: (chunk) => chunk.byteLength },
   )
 
   const sink: EventSink = {
@@ -53,7 +56,7 @@ export function eventStreamResponse(options: WebEventStreamOptions = {}): WebEve
       streamController.enqueue(typeof chunk === 'string' ? textEncoder.encode(chunk) : chunk)
       return (streamController.desiredSize ?? 0) > 0
     },
-    bufferedBytes: () => maxBufferedBytes - (streamController.desiredSize ?? 0),
+    bufferedBytes: () => highWaterMark - (streamController.desiredSize ?? 0),
     drained: () =>
       new Promise<void>((resolve) => {
         waitingForPull = resolve

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, parseGatewayConfig } from './config.js'
+
+describe('gateway configuration', () => {
+  it('has the documented defaults', () => {
+    expect(parseGatewayConfig({})).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      heartbeat: 15,
+      corsOrigin: ['*'],
+      subscriberBuffer: 256 * 1024,
+      logLevel: 'info',
+    })
+  })
+
+  it('accepts flag and environment strings', () => {
+    const config = parseGatewayConfig({
+      port: '9000',
+      heartbeat: '2.5',
+      corsOrigin: 'https://a.example,https://b.example',
+      subscriberBuffer: '1MiB',
+    })
+    expect(config).toMatchObject({
+      port: 9000,
+      heartbeat: 2.5,
+      corsOrigin: ['https://a.example', 'https://b.example'],
+      subscriberBuffer: 1024 * 1024,
+    })
+    expect(
+      parseGatewayConfig({ corsOrigin: ['https://a.example', 'https://c.example'] }).corsOrigin,
+    ).toHaveLength(2)
+    expect(parseGatewayConfig({ subscriberBuffer: '64k' }).subscriberBuffer).toBe(65_536)
+  })
+
+  it.each([
+    [{ port: 'abc' }, /--port/],
+    [{ port: '70000' }, /--port/],
+    [{ heartbeat: '0' }, /--heartbeat/],
+    [{ subscriberBuffer: 'lots' }, /--subscriber-buffer: expected a size/],
+    [{ logLevel: 'loud' }, /--log-level/],
+    [{ tlsCert: 'cert.pem' }, /--tls-cert and --tls-key go together/],
+    [{ bogus: 1 }, /bogus/],
+  ])('refuses %j with a message naming the setting', (input, message) => {
+    expect(() => parseGatewayConfig(input)).toThrow(ConfigError)
+    expect(() => parseGatewayConfig(input)).toThrow(message)
+  })
+})

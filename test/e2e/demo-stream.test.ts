@@ -1,8 +1,7 @@
 import { EventSource } from 'eventsource'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createParser } from '../../src/protocol/parser.js'
-import type { ServerSentEvent } from '../../src/protocol/types.js'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
+import { readEvents } from '../helpers/read-events.js'
 
 let gateway: GatewayProcess
 
@@ -54,23 +53,6 @@ const expectedSequence = (from = 0): Received[] =>
     })),
     { type: 'end', data: 'end...', lastEventId: '11' },
   ].slice(from)
-
-/** Reads a raw SSE response with plain fetch and our parser, optionally cutting it after n events. */
-async function readEvents(
-  response: Response,
-  stopAfter = Number.POSITIVE_INFINITY,
-): Promise<ServerSentEvent[]> {
-  const events: ServerSentEvent[] = []
-  const parser = createParser({ onEvent: (event) => events.push(event) })
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-  while (events.length < stopAfter) {
-    const { done, value } = await reader.read()
-    if (done) break
-    parser.feed(value)
-  }
-  await reader.cancel()
-  return events.slice(0, stopAfter)
-}
 
 describe('GET /stream', () => {
   it('delivers start, ten messages and end to the eventsource package, with increasing ids', async () => {

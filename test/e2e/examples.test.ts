@@ -6,8 +6,8 @@ import { app as expressApp } from '../../examples/express.js'
 import { fastify } from '../../examples/fastify.js'
 import { app as honoApp } from '../../examples/hono.js'
 import { server as nodeServer } from '../../examples/node-http.js'
-import { createParser } from '../../src/protocol/parser.js'
 import type { ServerSentEvent } from '../../src/protocol/types.js'
+import { readEvents } from '../helpers/read-events.js'
 
 type Started = { url: string; close(): Promise<void> }
 
@@ -62,16 +62,7 @@ async function firstEvents(
 ): Promise<ServerSentEvent[]> {
   const response = await fetch(url, { headers })
   expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
-  const events: ServerSentEvent[] = []
-  const parser = createParser({ onEvent: (event) => events.push(event) })
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
-  while (events.length < count) {
-    const { done, value } = await reader.read()
-    if (done) break
-    parser.feed(value)
-  }
-  await reader.cancel()
-  return events.slice(0, count)
+  return readEvents(response, count)
 }
 
 describe.each(examples)('the %s example', (_name, start) => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
+import { NetworkError } from '../client/errors.js'
 import { fetchEventStream } from '../client/fetch-event-stream.js'
 import type { ServerSentEvent } from '../protocol/types.js'
 import { UsageError } from './usage-error.js'
@@ -91,7 +92,8 @@ async function listen(url: string, options: ListenOptions): Promise<void> {
       if (received >= maxEvents) break
     }
   } catch (error) {
-    if (!abort.signal.aborted) throw error
+    if (!abort.signal.aborted)
+      throw error instanceof NetworkError ? new Error(describeNetworkError(url, error)) : error
   } finally {
     clearTimeout(timer)
     process.off('SIGINT', onSigint)
@@ -101,6 +103,22 @@ async function listen(url: string, options: ListenOptions): Promise<void> {
   output.notice(received >= maxEvents ? `received ${received} events` : 'stream ended')
   // Pooled keep-alive sockets must not hold the process open.
   process.exit(0)
+}
+
+/** Node's error codes, said plainly. */
+function describeNetworkError(url: string, error: NetworkError): string {
+  const cause = (error.cause as { cause?: { code?: string; message?: string } } | undefined)?.cause
+  switch (cause?.code) {
+    case 'ECONNREFUSED':
+      return `connection refused: ${url}`
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `host not found: ${url}`
+    case 'ECONNRESET':
+      return `connection reset: ${url}`
+    default:
+      return `${error.message}${cause?.message ? ` (${cause.message})` : ''}`
+  }
 }
 
 interface ListenRequest {

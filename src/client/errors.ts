@@ -19,10 +19,8 @@ export class HttpStatusError extends EventStreamError {
     /** The start of the response body: servers put the reason there. */
     readonly body: string,
   ) {
-    super(
-      'SG_ERR_HTTP_STATUS',
-      `HTTP ${status}${statusText ? ` ${statusText}` : ''}${body ? `: ${oneLine(body)}` : ''}`,
-    )
+    // One line, with the start of the body for the reason.
+    super('SG_ERR_HTTP_STATUS', `HTTP ${status} ${statusText}: ${body.replace(/\s+/g, ' ').slice(0, 200)}`)
     this.name = 'HttpStatusError'
   }
 }
@@ -41,9 +39,4 @@ export class NetworkError extends EventStreamError {
     super('SG_ERR_NETWORK', message, { cause })
     this.name = 'NetworkError'
   }
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, ' ').trim()
-  return line.length > 200 ? `${line.slice(0, 200)}…` : line
 }

@@ -23,6 +23,8 @@ export interface FetchEventStreamInit extends Omit<RequestInit, 'headers'> {
   retryDelay?: number
   /** Cap of the exponential backoff between failed attempts, in milliseconds. Default 30,000. */
   maxRetryDelay?: number
+  /** At most this fraction is added at random to each delay. Default 0.25; 0 for exact delays. */
+  jitter?: number
   /** A verdict on each reconnection; returning false ends the stream (rethrowing the error, if any). */
   shouldReconnect?: (context: ReconnectContext) => boolean
   /** A `fetch` to use instead of the global one. */
@@ -56,6 +58,7 @@ export async function* fetchEventStream(
     reconnect,
     retryDelay = 1000,
     maxRetryDelay = 30_000,
+    jitter = 0.25,
     shouldReconnect,
     fetch: fetchFunction = globalThis.fetch,
     onOpen,
@@ -90,7 +93,7 @@ export async function* fetchEventStream(
       if (parser.lastEventId !== '') requestHeaders.set('last-event-id', parser.lastEventId)
       const response = await fetchFunction(input, { ...requestInit, method, headers: requestHeaders }).catch(
         (cause: unknown) => {
-          throw signal?.aborted ? cause : new NetworkError(describeNetworkError(input, cause), cause)
+          throw signal?.aborted ? cause : new NetworkError(`cannot reach ${String(input)}`, cause)
         },
       )
       if (response.status === 204) {
@@ -131,7 +134,7 @@ export async function* fetchEventStream(
       if (error !== undefined) throw error
       return
     }
-    const delay = reconnectDelay(serverRetry, failures, maxRetryDelay)
+    const delay = reconnectDelay(serverRetry, failures, maxRetryDelay, jitter)
     onReconnect?.(delay, context)
     if (!(await sleep(delay, signal))) return
   }
@@ -162,12 +165,12 @@ function isRetryable(error: unknown): boolean {
 
 /**
  * The server's `retry` for the first attempt after a failure or a clean end, doubling with every
- * further failure up to the cap; then up to 25% added jitter, so clients cut off together by a
- * deploy do not come back together.
+ * further failure up to the cap; then up to `jitter` (25%) added at random, so clients cut off
+ * together by a deploy do not come back together.
  */
-export function reconnectDelay(retry: number, failures: number, maxDelay: number): number {
+export function reconnectDelay(retry: number, failures: number, maxDelay: number, jitter = 0.25): number {
   const backoff = Math.min(maxDelay, retry * 2 ** Math.max(0, failures - 1))
-  return Math.round(backoff * (1 + Math.random() * 0.25))
+  return Math.round(backoff * (1 + Math.random() * jitter))
 }
 
 /** Resolves true after `milliseconds`, false at once if the signal aborts. */
@@ -188,38 +191,20 @@ function sleep(milliseconds: number, signal: AbortSignal | undefined): Promise<b
 
 /** The first 4 KiB of an error response: enough for a reason, bounded if the body never ends. */
 async function readSnippet(response: Response): Promise<string> {
-  if (response.body === null) return ''
-  const reader = response.body.getReader()
+  const reader = response.body?.getReader()
   const decoder = new TextDecoder()
   let text = ''
   try {
-    while (text.length < 4096) {
-      const { done, value } = await reader.read()
-      if (done) break
-      text += decoder.decode(value, { stream: true })
+    for (
+      let read = await reader?.read();
+      read !== undefined && !read.done && text.length < 4096;
+      read = await reader?.read()
+    ) {
+      text += decoder.decode(read.value, { stream: true })
     }
   } catch {
     // A body that breaks off still leaves the status as the error.
-  } finally {
-    reader.cancel().catch(() => {})
   }
+  reader?.cancel().catch(() => {})
   return text.slice(0, 4096)
-}
-
-function describeNetworkError(input: string | URL, cause: unknown): string {
-  const url = String(input)
-  const code = (cause as { cause?: { code?: string } })?.cause?.code
-  switch (code) {
-    case 'ECONNREFUSED':
-      return `connection refused: ${url}`
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `host not found: ${url}`
-    case 'ECONNRESET':
-      return `connection reset: ${url}`
-    default: {
-      const reason = (cause as { cause?: { message?: string } })?.cause?.message ?? (cause as Error)?.message
-      return `cannot reach ${url}${reason ? `: ${reason}` : ''}`
-    }
-  }
 }

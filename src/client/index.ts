@@ -5,6 +5,7 @@ export {
   HttpStatusError,
   NetworkError,
 } from './errors.js'
+export { EventSource, type EventSourceInit } from './event-source.js'
 export {
   type FetchEventStreamInit,
   fetchEventStream,

@@ -11,13 +11,17 @@ export interface NativeBytes {
   isAscii(bytes: Uint8Array): boolean
   latin1Slice: ByteSlice
   utf8Slice: ByteSlice
+  latin1Bytes(text: string): Uint8Array
 }
 
 type ByteSlice = (this: Uint8Array, start: number, end: number) => string
 
 interface BufferModule {
   isAscii?: (bytes: Uint8Array) => boolean
-  Buffer?: { prototype: { latin1Slice?: ByteSlice; utf8Slice?: ByteSlice } }
+  Buffer?: {
+    prototype: { latin1Slice?: ByteSlice; utf8Slice?: ByteSlice }
+    from(text: string, encoding: 'latin1'): Uint8Array
+  }
 }
 
 // process.getBuiltinModule: Node >= 20.16; earlier versions take the portable path.
@@ -25,12 +29,13 @@ const runtime = globalThis as { process?: { getBuiltinModule?: (id: string) => u
 
 function detect(): NativeBytes | undefined {
   const bufferModule = runtime.process?.getBuiltinModule?.('node:buffer') as BufferModule | undefined
-  const prototype = bufferModule?.Buffer?.prototype
+  const buffer = bufferModule?.Buffer
   const isAscii = bufferModule?.isAscii
-  if (isAscii === undefined || prototype?.latin1Slice === undefined || prototype.utf8Slice === undefined) {
+  const { latin1Slice, utf8Slice } = buffer?.prototype ?? {}
+  if (buffer === undefined || isAscii === undefined || latin1Slice === undefined || utf8Slice === undefined) {
     return undefined
   }
-  return { isAscii, latin1Slice: prototype.latin1Slice, utf8Slice: prototype.utf8Slice }
+  return { isAscii, latin1Slice, utf8Slice, latin1Bytes: (text) => buffer.from(text, 'latin1') }
 }
 
 export const nativeBytes: NativeBytes | undefined = detect()

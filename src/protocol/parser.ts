@@ -1,5 +1,5 @@
 import { ParseError } from './errors.js'
-import { nativeBytes } from './native-bytes.js'
+import { type NativeBytes, nativeBytes } from './native-bytes.js'
 import type { ServerSentEvent } from './types.js'
 
 /** 16 MiB: far above any real event, far below what would exhaust a process. */
@@ -38,8 +38,6 @@ const LF = 10
 const CR = 13
 const SPACE = 32
 const COLON = 58
-const BYTE_ORDER_MARK = '\uFEFF'
-const EMPTY = new Uint8Array(0)
 const textEncoder = new TextEncoder()
 
 /**
@@ -70,197 +68,149 @@ export function createParser(options: ParserOptions): EventStreamParser {
  * 1,400 MB/s).
  */
 class Parser {
-  private readonly onEvent: ParserOptions['onEvent']
-  private readonly onRetry: ParserOptions['onRetry']
-  private readonly onComment: ParserOptions['onComment']
-  private readonly onError: ParserOptions['onError']
-  private readonly maxEventSize: number
+  readonly #onEvent: ParserOptions['onEvent']
+  readonly #onRetry: ParserOptions['onRetry']
+  readonly #onComment: ParserOptions['onComment']
+  readonly #onError: ParserOptions['onError']
+  readonly #maxEventSize: number
 
-  private textDecoder: TextDecoder | undefined
-  private atStreamStart = true
-  private skipLeadingLF = false
+  #textDecoder: TextDecoder | undefined
+  #atStreamStart = true
+  #skipLeadingLF = false
   // An unterminated line carried to the next chunk: text for text input, bytes for Node byte input.
-  private carriedText = ''
-  private carriedBytes = EMPTY
-  private carriedByteLength = 0
-  private skippingLine = false
-  private discardingEvent = false
+  #carriedText = ''
+  #carriedIsLatin1 = false
+  #skippingLine = false
+  #discardingEvent = false
   // While parsing the latin1 text of a byte chunk: its bytes, and the same bytes when they are not
   // all ASCII, so that values are UTF-8 decoded from them.
-  private textBytes: Uint8Array | undefined = undefined
-  private utf8Source: Uint8Array | undefined = undefined
+  #textBytes: Uint8Array | undefined = undefined
+  #utf8Source: Uint8Array | undefined = undefined
 
-  private data = ''
-  private hasData = false
-  private eventType = ''
-  private blockId: string | undefined = undefined
-  private lastEventIdBuffer: string
+  #data = ''
+  #hasData = false
+  #eventType = ''
+  #blockId: string | undefined = undefined
+  #lastEventIdBuffer: string
   lastEventId: string
 
   constructor(options: ParserOptions) {
-    this.onEvent = options.onEvent
-    this.onRetry = options.onRetry
-    this.onComment = options.onComment
-    this.onError = options.onError
-    this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE
-    this.lastEventIdBuffer = options.lastEventId ?? ''
-    this.lastEventId = this.lastEventIdBuffer
+    this.#onEvent = options.onEvent
+    this.#onRetry = options.onRetry
+    this.#onComment = options.onComment
+    this.#onError = options.onError
+    this.#maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE
+    this.#lastEventIdBuffer = options.lastEventId ?? ''
+    this.lastEventId = this.#lastEventIdBuffer
   }
 
   feed(chunk: string | Uint8Array): void {
     if (typeof chunk === 'string') {
-      const pending = this.textDecoder === undefined ? '' : this.textDecoder.decode()
-      this.feedText(pending === '' ? chunk : pending + chunk)
+      const pending = this.#textDecoder === undefined ? '' : this.#textDecoder.decode()
+      this.#parse(pending === '' ? chunk : pending + chunk, undefined)
     } else if (nativeBytes !== undefined) {
-      this.feedBytes(chunk)
+      this.#parse(nativeBytes.latin1Slice.call(chunk, 0, chunk.length), chunk)
     } else {
-      this.textDecoder ??= new TextDecoder('utf-8', { ignoreBOM: true })
-      this.feedText(this.textDecoder.decode(chunk, { stream: true }))
+      this.#textDecoder ??= new TextDecoder('utf-8', { ignoreBOM: true })
+      this.#parse(this.#textDecoder.decode(chunk, { stream: true }), undefined)
     }
   }
 
-  feedText(chunk: string): void {
+  /**
+   * Parses decoded text or, when `bytes` are given, their latin1 text: one character per byte, so
+   * that positions are byte offsets and values are UTF-8 decoded from the bytes when not ASCII.
+   */
+  #parse(chunk: string, chunkBytes: Uint8Array | undefined): void {
     let text = chunk
-    // Left set when a ParseError was thrown out of a byte chunk.
-    this.textBytes = undefined
-    this.utf8Source = undefined
-    if (this.carriedByteLength > 0) {
-      this.carriedText = decodeBytes(this.carriedBytes.subarray(0, this.carriedByteLength))
-      this.carriedByteLength = 0
+    let bytes = chunkBytes
+    const latin1 = bytes !== undefined
+    if (this.#carriedText !== '' && this.#carriedIsLatin1 !== latin1) {
+      this.#carriedText = recode(this.#carriedText, latin1)
     }
-    if (this.atStreamStart) {
+    this.#carriedIsLatin1 = latin1
+    // Left set when a ParseError was thrown out of an earlier chunk.
+    this.#textBytes = undefined
+    this.#utf8Source = undefined
+    if (this.#atStreamStart) {
       if (text.length === 0) return
-      this.atStreamStart = false
-      if (text.startsWith(BYTE_ORDER_MARK)) text = text.slice(1)
+      // The byte order mark's three bytes may arrive in separate chunks.
+      if (this.#carriedText !== '') {
+        if (bytes !== undefined) bytes = concatenate(latin1Bytes(this.#carriedText), bytes)
+        text = this.#carriedText + text
+        this.#carriedText = ''
+      }
+      const mark = latin1 ? '\xEF\xBB\xBF' : '\uFEFF'
+      if (text.length < mark.length && mark.startsWith(text)) {
+        this.#carriedText = text
+        return
+      }
+      this.#atStreamStart = false
+      if (text.startsWith(mark)) {
+        text = text.slice(mark.length)
+        bytes = bytes?.subarray(mark.length)
+      }
     }
-    let position = this.lineStart(text)
-    if (this.carriedText !== '' || this.skippingLine) {
+    let position = this.#lineStart(text)
+    if (this.#carriedText !== '' || this.#skippingLine) {
       const lineEnd = firstLineEnd(text, position)
       if (lineEnd === -1) {
-        if (this.carry(text.length - position)) this.carriedText += text.slice(position)
+        if (this.#carry(text.length - position)) this.#carriedText += text.slice(position)
         return
       }
-      if (!this.skippingLine) {
-        const line = this.carriedText + text.slice(position, lineEnd)
-        this.carriedText = ''
-        this.processLine(line, 0, line.length)
+      if (!this.#skippingLine) {
+        const line = this.#carriedText + text.slice(position, lineEnd)
+        this.#carriedText = ''
+        if (latin1 && NON_ASCII.test(line)) this.#utf8Source = latin1Bytes(line)
+        this.#processLine(line, 0, line.length)
+        this.#utf8Source = undefined
       }
-      this.skippingLine = false
-      position = this.afterLineEnd(text, lineEnd)
+      this.#skippingLine = false
+      position = this.#afterLineEnd(text, lineEnd)
     }
-    const rest = this.parseLines(text, position)
-    if (rest < text.length && this.carry(text.length - rest)) this.carriedText = text.slice(rest)
-  }
-
-  feedBytes(chunk: Uint8Array): void {
-    const native = nativeBytes as NonNullable<typeof nativeBytes>
-    let bytes = chunk
-    if (this.carriedText !== '') {
-      this.carryBytes(textEncoder.encode(this.carriedText), 0)
-      this.carriedText = ''
+    if (bytes !== undefined) {
+      this.#textBytes = bytes
+      this.#utf8Source = (nativeBytes as NativeBytes).isAscii(bytes) ? undefined : bytes
     }
-    if (this.atStreamStart) {
-      if (bytes.length === 0) return
-      // The three bytes of a byte order mark may arrive in separate chunks.
-      if (this.carriedByteLength > 0) {
-        this.carryBytes(bytes, 0)
-        bytes = this.carriedBytes.slice(0, this.carriedByteLength)
-        this.carriedByteLength = 0
-      }
-      if (bytes.length < 3 && isByteOrderMarkPrefix(bytes)) {
-        this.carryBytes(bytes, 0)
-        return
-      }
-      this.atStreamStart = false
-      if (isByteOrderMarkPrefix(bytes)) bytes = bytes.subarray(3)
-    }
-    const text = native.latin1Slice.call(bytes, 0, bytes.length)
-    let position = this.lineStart(text)
-    if (this.carriedByteLength > 0 || this.skippingLine) {
-      const lineEnd = firstLineEnd(text, position)
-      if (lineEnd === -1) {
-        if (this.carry(bytes.length - position)) this.carryBytes(bytes, position)
-        return
-      }
-      if (!this.skippingLine) {
-        this.carryBytes(bytes.subarray(position, lineEnd), 0)
-        const line = this.carriedBytes.subarray(0, this.carriedByteLength)
-        this.carriedByteLength = 0
-        this.textBytes = line
-        this.utf8Source = native.isAscii(line) ? undefined : line
-        this.processLine(native.latin1Slice.call(line, 0, line.length), 0, line.length)
-      }
-      this.skippingLine = false
-      position = this.afterLineEnd(text, lineEnd)
-    }
-    this.textBytes = bytes
-    this.utf8Source = native.isAscii(bytes) ? undefined : bytes
-    const rest = this.parseLines(text, position)
-    this.textBytes = undefined
-    this.utf8Source = undefined
-    if (rest < bytes.length && this.carry(bytes.length - rest)) this.carryBytes(bytes, rest)
+    const rest = this.#parseLines(text, position)
+    this.#textBytes = undefined
+    this.#utf8Source = undefined
+    if (rest < text.length && this.#carry(text.length - rest)) this.#carriedText = text.slice(rest)
   }
 
   /** Where parsing of a new chunk starts: past an LF that completes a CRLF split across chunks. */
-  lineStart(text: string): number {
-    if (!this.skipLeadingLF || text.length === 0) return 0
-    this.skipLeadingLF = false
+  #lineStart(text: string): number {
+    if (!this.#skipLeadingLF || text.length === 0) return 0
+    this.#skipLeadingLF = false
     return text.charCodeAt(0) === LF ? 1 : 0
   }
 
-  afterLineEnd(text: string, lineEnd: number): number {
+  #afterLineEnd(text: string, lineEnd: number): number {
     if (text.charCodeAt(lineEnd) !== CR) return lineEnd + 1
     if (lineEnd + 1 === text.length) {
-      this.skipLeadingLF = true
+      this.#skipLeadingLF = true
       return lineEnd + 1
     }
     return text.charCodeAt(lineEnd + 1) === LF ? lineEnd + 2 : lineEnd + 1
   }
 
   /** Processes every complete line from `position`; returns where the unterminated rest begins. */
-  parseLines(text: string, start: number): number {
-    const length = text.length
+  #parseLines(text: string, start: number): number {
     let position = start
     // Most streams never send CR: one search per chunk, then -1 short-circuits every line.
     let crIndex = text.indexOf('\r', position)
     let lfIndex = text.indexOf('\n', position)
     for (;;) {
-      if (crIndex === -1 && !this.hasData && this.eventType === '' && this.blockId === undefined) {
-        position = this.parseDataOnlyEvents(text, position)
+      if (crIndex === -1 && !this.#hasData && this.#eventType === '' && this.#blockId === undefined) {
+        position = this.#parseDataOnlyEvents(text, position)
         if (lfIndex !== -1 && lfIndex < position) lfIndex = text.indexOf('\n', position)
       }
       let lineEnd = lfIndex
       if (crIndex !== -1 && (lfIndex === -1 || crIndex < lfIndex)) lineEnd = crIndex
       if (lineEnd === -1) break
 
-      if (lineEnd === lfIndex && !this.hasData && isDataField(text, position, lineEnd)) {
-        // The common block of one data line: dispatch at its blank line without another search.
-        const valueBegin = valueStart(text, position + 5, lineEnd)
-        if (
-          lineEnd + 1 < length &&
-          text.charCodeAt(lineEnd + 1) === LF &&
-          !this.discardingEvent &&
-          lineEnd - position <= this.maxEventSize
-        ) {
-          this.lastEventId = this.lastEventIdBuffer
-          const event: ServerSentEvent = {
-            data: this.fieldValue(text, valueBegin, lineEnd),
-            event: this.eventType === '' ? undefined : this.eventType,
-            id: this.blockId,
-            lastEventId: this.lastEventId,
-          }
-          if (this.eventType !== '' || this.blockId !== undefined) this.clearEvent()
-          position = lineEnd + 2
-          this.onEvent(event)
-        } else {
-          this.processLine(text, position, lineEnd)
-          position = lineEnd + 1
-        }
-      } else {
-        this.processLine(text, position, lineEnd)
-        position = this.afterLineEnd(text, lineEnd)
-        if (crIndex !== -1 && crIndex < position) crIndex = text.indexOf('\r', position)
-      }
+      this.#processLine(text, position, lineEnd)
+      position = this.#afterLineEnd(text, lineEnd)
+      if (crIndex !== -1 && crIndex < position) crIndex = text.indexOf('\r', position)
       if (lfIndex !== -1 && lfIndex < position) lfIndex = text.indexOf('\n', position)
     }
     return position
@@ -271,12 +221,12 @@ class Parser {
    * carry between them: one search per event and an event object of constant shape. Returns where
    * the run ends; the general loop takes over from there.
    */
-  parseDataOnlyEvents(text: string, start: number): number {
-    const bytes = this.textBytes
+  #parseDataOnlyEvents(text: string, start: number): number {
+    const bytes = this.#textBytes
     const length = text.length
-    const onEvent = this.onEvent
+    const onEvent = this.#onEvent
     let position = start
-    while (!this.discardingEvent) {
+    while (!this.#discardingEvent) {
       const lineEnd = text.indexOf('\n', position)
       if (
         lineEnd === -1 ||
@@ -285,7 +235,7 @@ class Parser {
         !(bytes === undefined
           ? isDataField(text, position, lineEnd)
           : isDataFieldInBytes(bytes, position, lineEnd)) ||
-        lineEnd - position > this.maxEventSize
+        lineEnd - position > this.#maxEventSize
       ) {
         return position
       }
@@ -296,9 +246,9 @@ class Parser {
       ) {
         valueBegin++
       }
-      this.lastEventId = this.lastEventIdBuffer
+      this.lastEventId = this.#lastEventIdBuffer
       const event: ServerSentEvent = {
-        data: this.fieldValue(text, valueBegin, lineEnd),
+        data: this.#fieldValue(text, valueBegin, lineEnd),
         event: undefined,
         id: undefined,
         lastEventId: this.lastEventId,
@@ -310,141 +260,128 @@ class Parser {
   }
 
   /** Whether the carried line may grow by `added`; past the bound, the line and its event are dropped. */
-  carry(added: number): boolean {
-    if (this.skippingLine) return false
-    if (this.carriedText.length + this.carriedByteLength + added <= this.maxEventSize) return true
-    this.carriedText = ''
-    this.carriedByteLength = 0
-    this.skippingLine = true
-    this.tooLarge('a line')
+  #carry(added: number): boolean {
+    if (this.#skippingLine) return false
+    if (this.#carriedText.length + added <= this.#maxEventSize) return true
+    this.#carriedText = ''
+    this.#skippingLine = true
+    this.#tooLarge('a line')
     return false
   }
 
-  carryBytes(bytes: Uint8Array, from: number): void {
-    const needed = this.carriedByteLength + bytes.length - from
-    if (needed > this.carriedBytes.length) {
-      const grown = new Uint8Array(Math.max(needed, this.carriedBytes.length * 2, 256))
-      grown.set(this.carriedBytes.subarray(0, this.carriedByteLength))
-      this.carriedBytes = grown
-    }
-    this.carriedBytes.set(bytes.subarray(from), this.carriedByteLength)
-    this.carriedByteLength = needed
+  #fieldValue(text: string, start: number, end: number): string {
+    if (this.#utf8Source === undefined) return text.slice(start, end)
+    return (nativeBytes as NativeBytes).utf8Slice.call(this.#utf8Source, start, end)
   }
 
-  fieldValue(text: string, start: number, end: number): string {
-    if (this.utf8Source === undefined) return text.slice(start, end)
-    return (nativeBytes as NonNullable<typeof nativeBytes>).utf8Slice.call(this.utf8Source, start, end)
-  }
-
-  processLine(line: string, start: number, end: number): void {
+  #processLine(line: string, start: number, end: number): void {
     if (start === end) {
-      this.dispatchEvent()
+      this.#dispatchEvent()
       return
     }
-    if (this.discardingEvent) return
-    if (end - start > this.maxEventSize) {
-      this.tooLarge('a line')
+    if (this.#discardingEvent) return
+    if (end - start > this.#maxEventSize) {
+      this.#tooLarge('a line')
       return
     }
-    const bytes = this.textBytes
+    const bytes = this.#textBytes
     if (bytes === undefined ? isDataField(line, start, end) : isDataFieldInBytes(bytes, start, end)) {
-      this.appendData(this.fieldValue(line, valueStart(line, start + 5, end), end))
+      this.#appendData(this.#fieldValue(line, valueStart(line, start + 5, end), end))
       return
     }
     if (line.charCodeAt(start) === COLON) {
-      if (this.onComment !== undefined)
-        this.onComment(this.fieldValue(line, valueStart(line, start + 1, end), end))
+      if (this.#onComment !== undefined)
+        this.#onComment(this.#fieldValue(line, valueStart(line, start + 1, end), end))
       return
     }
     let colon = start
     while (colon < end && line.charCodeAt(colon) !== COLON) colon++
-    const value = colon === end ? '' : this.fieldValue(line, valueStart(line, colon + 1, end), end)
-    this.processField(line.slice(start, colon), value)
+    const value = colon === end ? '' : this.#fieldValue(line, valueStart(line, colon + 1, end), end)
+    this.#processField(line.slice(start, colon), value)
   }
 
-  processField(field: string, value: string): void {
+  #processField(field: string, value: string): void {
     switch (field) {
       case 'data':
-        this.appendData(value)
+        this.#appendData(value)
         return
       case 'event':
-        this.eventType = value
+        this.#eventType = value
         return
       case 'id':
         if (value.indexOf('\0') === -1) {
-          this.lastEventIdBuffer = value
-          this.blockId = value
+          this.#lastEventIdBuffer = value
+          this.#blockId = value
         }
         return
       case 'retry':
-        if (this.onRetry !== undefined && isAsciiDigits(value)) this.onRetry(Number.parseInt(value, 10))
+        if (this.#onRetry !== undefined && isAsciiDigits(value)) this.#onRetry(Number.parseInt(value, 10))
         return
       default:
       // Unknown fields are ignored (spec: "Otherwise").
     }
   }
 
-  appendData(value: string): void {
-    if (!this.hasData) {
-      this.data = value
-      this.hasData = true
-    } else if (this.data.length + 1 + value.length > this.maxEventSize) {
-      this.tooLarge('an event')
+  #appendData(value: string): void {
+    if (!this.#hasData) {
+      this.#data = value
+      this.#hasData = true
+    } else if (this.#data.length + 1 + value.length > this.#maxEventSize) {
+      this.#tooLarge('an event')
     } else {
-      this.data = `${this.data}\n${value}`
+      this.#data = `${this.#data}\n${value}`
     }
   }
 
-  dispatchEvent(): void {
-    if (this.discardingEvent) {
-      this.discardingEvent = false
-      this.lastEventIdBuffer = this.lastEventId
-      this.clearEvent()
+  #dispatchEvent(): void {
+    if (this.#discardingEvent) {
+      this.#discardingEvent = false
+      this.#lastEventIdBuffer = this.lastEventId
+      this.#clearEvent()
       return
     }
-    this.lastEventId = this.lastEventIdBuffer
-    if (!this.hasData) {
-      this.clearEvent()
+    this.lastEventId = this.#lastEventIdBuffer
+    if (!this.#hasData) {
+      this.#clearEvent()
       return
     }
     const event: ServerSentEvent = {
-      data: this.data,
-      event: this.eventType === '' ? undefined : this.eventType,
-      id: this.blockId,
+      data: this.#data,
+      event: this.#eventType === '' ? undefined : this.#eventType,
+      id: this.#blockId,
       lastEventId: this.lastEventId,
     }
-    this.clearEvent()
-    this.onEvent(event)
+    this.#clearEvent()
+    this.#onEvent(event)
   }
 
-  clearEvent(): void {
-    this.data = ''
-    this.hasData = false
-    this.eventType = ''
-    this.blockId = undefined
+  #clearEvent(): void {
+    this.#data = ''
+    this.#hasData = false
+    this.#eventType = ''
+    this.#blockId = undefined
   }
 
-  tooLarge(what: string): void {
-    this.discardingEvent = true
-    this.clearEvent()
+  #tooLarge(what: string): void {
+    this.#discardingEvent = true
+    this.#clearEvent()
     const error = new ParseError(
       'SG_ERR_EVENT_TOO_LARGE',
-      `Dropped ${what} longer than ${this.maxEventSize} (this.maxEventSize)`,
+      `Dropped ${what} longer than ${this.#maxEventSize} (maxEventSize)`,
     )
-    if (this.onError === undefined) throw error
-    this.onError(error)
+    if (this.#onError === undefined) throw error
+    this.#onError(error)
   }
 
   reset(): void {
-    this.textDecoder = undefined
-    this.atStreamStart = true
-    this.skipLeadingLF = false
-    this.carriedText = ''
-    this.carriedByteLength = 0
-    this.skippingLine = false
-    this.discardingEvent = false
-    this.lastEventIdBuffer = this.lastEventId
-    this.clearEvent()
+    this.#textDecoder = undefined
+    this.#atStreamStart = true
+    this.#skipLeadingLF = false
+    this.#carriedText = ''
+    this.#skippingLine = false
+    this.#discardingEvent = false
+    this.#lastEventIdBuffer = this.lastEventId
+    this.#clearEvent()
   }
 }
 
@@ -486,14 +423,28 @@ function firstLineEnd(text: string, from: number): number {
   return cr === -1 || (lf !== -1 && lf < cr) ? lf : cr
 }
 
-function isByteOrderMarkPrefix(bytes: Uint8Array): boolean {
-  return (
-    bytes[0] === 0xef && (bytes.length < 2 || bytes[1] === 0xbb) && (bytes.length < 3 || bytes[2] === 0xbf)
-  )
+const NON_ASCII = /[\u0080-\uffff]/
+
+function latin1Bytes(text: string): Uint8Array {
+  return (nativeBytes as NativeBytes).latin1Bytes(text)
 }
 
-function decodeBytes(bytes: Uint8Array): string {
-  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
+/** A carried line moving between text and byte input (rare: a stream fed both kinds). */
+function recode(carried: string, toLatin1: boolean): string {
+  const native = nativeBytes as NativeBytes
+  if (toLatin1) {
+    const bytes = textEncoder.encode(carried)
+    return native.latin1Slice.call(bytes, 0, bytes.length)
+  }
+  const bytes = native.latin1Bytes(carried)
+  return native.utf8Slice.call(bytes, 0, bytes.length)
+}
+
+function concatenate(first: Uint8Array, second: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(first.length + second.length)
+  joined.set(first)
+  joined.set(second, first.length)
+  return joined
 }
 
 /** The spec's "consists of only ASCII digits"; an empty value is ignored, as browsers do. */

@@ -169,7 +169,8 @@ describe('fetchEventStream', () => {
       }),
     ).catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(NetworkError)
-    expect((error as Error).message).toBe(`connection refused: http://127.0.0.1:${port}/`)
+    expect((error as Error).message).toBe(`cannot reach http://127.0.0.1:${port}/`)
+    expect(((error as Error).cause as { cause?: { code?: string } }).cause?.code).toBe('ECONNREFUSED')
   })
 
   it('stops when the signal aborts, also while waiting to reconnect', async () => {

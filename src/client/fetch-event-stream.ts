@@ -40,6 +40,7 @@ export interface FetchEventStreamInit extends Omit<RequestInit, 'headers'> {
 }
 
 const EVENT_STREAM = 'text/event-stream'
+const textEncoder = new TextEncoder()
 
 /**
  * Requests an event stream with any method, body and headers, and yields its events. Reconnects
@@ -87,10 +88,11 @@ export async function* fetchEventStream(
 
   for (;;) {
     let error: unknown
+    // Outside the try: bad headers are the caller's mistake, not a reason to reconnect.
+    const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers)
+    if (!requestHeaders.has('accept')) requestHeaders.set('accept', EVENT_STREAM)
+    if (parser.lastEventId !== '') requestHeaders.set('last-event-id', utf8HeaderValue(parser.lastEventId))
     try {
-      const requestHeaders = new Headers(typeof headers === 'function' ? await headers() : headers)
-      if (!requestHeaders.has('accept')) requestHeaders.set('accept', EVENT_STREAM)
-      if (parser.lastEventId !== '') requestHeaders.set('last-event-id', parser.lastEventId)
       const response = await fetchFunction(input, { ...requestInit, method, headers: requestHeaders }).catch(
         (cause: unknown) => {
           throw signal?.aborted ? cause : new NetworkError(`cannot reach ${String(input)}`, cause)
@@ -138,6 +140,13 @@ export async function* fetchEventStream(
     onReconnect?.(delay, context)
     if (!(await sleep(delay, signal))) return
   }
+}
+
+/** Header values are bytes: the id goes out UTF-8 encoded, as browsers send it (one char per byte). */
+function utf8HeaderValue(value: string): string {
+  let bytes = ''
+  for (const byte of textEncoder.encode(value)) bytes += String.fromCharCode(byte)
+  return bytes
 }
 
 async function checkResponse(response: Response): Promise<void> {

@@ -5,23 +5,26 @@ import { build } from 'esbuild'
 /** The browser budget for protocol + client, minified and gzipped (issue #4). */
 export const BROWSER_BUDGET_BYTES = 4096
 
-const source = (path: string) => fileURLToPath(new URL(`../src/${path}`, import.meta.url))
+// The built package as a web app's bundler sees it: dist/, with package.json's "browser" map.
+const built = (path: string) => fileURLToPath(new URL(`../dist/${path}`, import.meta.url))
 
 /** What a web app imports to consume streams, and everything the two entry points export. */
 const bundles = {
   'browser client: createParser, EventSource, fetchEventStream, errors': `
-    export { createParser } from ${JSON.stringify(source('protocol/index.ts'))}
-    export * from ${JSON.stringify(source('client/index.ts'))}`,
+    export { createParser } from ${JSON.stringify(built('protocol/index.js'))}
+    export * from ${JSON.stringify(built('client/index.js'))}`,
   'all of streamgate/protocol + streamgate/client (adds the encoder)': `
-    export * from ${JSON.stringify(source('protocol/index.ts'))}
-    export * from ${JSON.stringify(source('client/index.ts'))}`,
+    export * from ${JSON.stringify(built('protocol/index.js'))}
+    export * from ${JSON.stringify(built('client/index.js'))}`,
 }
 
-export async function measureBundles(): Promise<{ name: string; minified: number; gzipped: number }[]> {
+export async function measureBundles(): Promise<
+  { name: string; code: string; minified: number; gzipped: number }[]
+> {
   const sizes = []
   for (const [name, contents] of Object.entries(bundles)) {
     const result = await build({
-      stdin: { contents, loader: 'ts', resolveDir: process.cwd() },
+      stdin: { contents, loader: 'js', resolveDir: process.cwd() },
       bundle: true,
       minify: true,
       format: 'esm',
@@ -30,7 +33,12 @@ export async function measureBundles(): Promise<{ name: string; minified: number
       write: false,
     })
     const code = result.outputFiles[0]?.contents ?? new Uint8Array()
-    sizes.push({ name, minified: code.length, gzipped: gzipSync(code, { level: 9 }).length })
+    sizes.push({
+      name,
+      code: new TextDecoder().decode(code),
+      minified: code.length,
+      gzipped: gzipSync(code, { level: 9 }).length,
+    })
   }
   return sizes
 }

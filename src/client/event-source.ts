@@ -98,11 +98,7 @@ export class EventSource extends EventTarget {
   }
 }
 
-for (const [name, value] of [
-  ['CONNECTING', CONNECTING],
-  ['OPEN', OPEN],
-  ['CLOSED', CLOSED],
-] as const) {
+for (const [value, name] of ['CONNECTING', 'OPEN', 'CLOSED'].entries()) {
   Object.defineProperty(EventSource.prototype, name, { value, enumerable: true })
 }
 

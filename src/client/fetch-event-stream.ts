@@ -40,7 +40,6 @@ export interface FetchEventStreamInit extends Omit<RequestInit, 'headers'> {
 }
 
 const EVENT_STREAM = 'text/event-stream'
-const textEncoder = new TextEncoder()
 
 /**
  * Requests an event stream with any method, body and headers, and yields its events. Reconnects
@@ -144,9 +143,7 @@ export async function* fetchEventStream(
 
 /** Header values are bytes: the id goes out UTF-8 encoded, as browsers send it (one char per byte). */
 function utf8HeaderValue(value: string): string {
-  let bytes = ''
-  for (const byte of textEncoder.encode(value)) bytes += String.fromCharCode(byte)
-  return bytes
+  return unescape(encodeURIComponent(value))
 }
 
 async function checkResponse(response: Response): Promise<void> {

@@ -38,7 +38,6 @@ const LF = 10
 const CR = 13
 const SPACE = 32
 const COLON = 58
-const textEncoder = new TextEncoder()
 
 /**
  * An incremental parser for `text/event-stream`, following the WHATWG "Parsing an event stream" and
@@ -109,7 +108,7 @@ class Parser {
       const pending = this.#textDecoder === undefined ? '' : this.#textDecoder.decode()
       this.#parse(pending === '' ? chunk : pending + chunk, undefined)
     } else if (nativeBytes !== undefined) {
-      this.#parse(nativeBytes.latin1Slice.call(chunk, 0, chunk.length), chunk)
+      this.#parse(nativeBytes.latin1(chunk), chunk)
     } else {
       this.#textDecoder ??= new TextDecoder('utf-8', { ignoreBOM: true })
       this.#parse(this.#textDecoder.decode(chunk, { stream: true }), undefined)
@@ -125,7 +124,7 @@ class Parser {
     let bytes = chunkBytes
     const latin1 = bytes !== undefined
     if (this.#carriedText !== '' && this.#carriedIsLatin1 !== latin1) {
-      this.#carriedText = recode(this.#carriedText, latin1)
+      this.#carriedText = (nativeBytes as NativeBytes).recode(this.#carriedText, latin1)
     }
     this.#carriedIsLatin1 = latin1
     // Left set when a ParseError was thrown out of an earlier chunk.
@@ -135,7 +134,11 @@ class Parser {
       if (text.length === 0) return
       // The byte order mark's three bytes may arrive in separate chunks.
       if (this.#carriedText !== '') {
-        if (bytes !== undefined) bytes = concatenate(latin1Bytes(this.#carriedText), bytes)
+        if (bytes !== undefined)
+          bytes = (nativeBytes as NativeBytes).concat(
+            (nativeBytes as NativeBytes).bytesOf(this.#carriedText),
+            bytes,
+          )
         text = this.#carriedText + text
         this.#carriedText = ''
       }
@@ -160,7 +163,7 @@ class Parser {
       if (!this.#skippingLine) {
         const line = this.#carriedText + text.slice(position, lineEnd)
         this.#carriedText = ''
-        if (latin1 && NON_ASCII.test(line)) this.#utf8Source = latin1Bytes(line)
+        if (latin1 && NON_ASCII.test(line)) this.#utf8Source = (nativeBytes as NativeBytes).bytesOf(line)
         this.#processLine(line, 0, line.length)
         this.#utf8Source = undefined
       }
@@ -271,7 +274,7 @@ class Parser {
 
   #fieldValue(text: string, start: number, end: number): string {
     if (this.#utf8Source === undefined) return text.slice(start, end)
-    return (nativeBytes as NativeBytes).utf8Slice.call(this.#utf8Source, start, end)
+    return (nativeBytes as NativeBytes).utf8(this.#utf8Source, start, end)
   }
 
   #processLine(line: string, start: number, end: number): void {
@@ -424,28 +427,6 @@ function firstLineEnd(text: string, from: number): number {
 }
 
 const NON_ASCII = /[\u0080-\uffff]/
-
-function latin1Bytes(text: string): Uint8Array {
-  return (nativeBytes as NativeBytes).latin1Bytes(text)
-}
-
-/** A carried line moving between text and byte input (rare: a stream fed both kinds). */
-function recode(carried: string, toLatin1: boolean): string {
-  const native = nativeBytes as NativeBytes
-  if (toLatin1) {
-    const bytes = textEncoder.encode(carried)
-    return native.latin1Slice.call(bytes, 0, bytes.length)
-  }
-  const bytes = native.latin1Bytes(carried)
-  return native.utf8Slice.call(bytes, 0, bytes.length)
-}
-
-function concatenate(first: Uint8Array, second: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(first.length + second.length)
-  joined.set(first)
-  joined.set(second, first.length)
-  return joined
-}
 
 /** The spec's "consists of only ASCII digits"; an empty value is ignored, as browsers do. */
 function isAsciiDigits(value: string): boolean {

@@ -25,6 +25,11 @@ export interface FetchEventStreamInit extends Omit<RequestInit, 'headers'> {
   maxRetryDelay?: number
   /** At most this fraction is added at random to each delay. Default 0.25; 0 for exact delays. */
   jitter?: number
+  /**
+   * Reconnect when neither data nor a heartbeat arrives for this many milliseconds (a connection a
+   * proxy silently dropped). Off by default: set it above the server's heartbeat interval.
+   */
+  stallTimeout?: number
   /** A verdict on each reconnection; returning false ends the stream (rethrowing the error, if any). */
   shouldReconnect?: (context: ReconnectContext) => boolean
   /** A `fetch` to use instead of the global one. */
@@ -59,6 +64,7 @@ export async function* fetchEventStream(
     retryDelay = 1000,
     maxRetryDelay = 30_000,
     jitter = 0.25,
+    stallTimeout,
     shouldReconnect,
     fetch: fetchFunction = globalThis.fetch,
     onOpen,
@@ -108,9 +114,19 @@ export async function* fetchEventStream(
       onOpen?.(response)
       if (response.body === null) throw new NetworkError('the response has no body', undefined)
       const reader = response.body.getReader()
+      let stalled = false
       try {
         for (;;) {
-          const { done, value } = await reader.read()
+          // The watchdog runs only while waiting for the network, not while the consumer works.
+          const watchdog =
+            stallTimeout === undefined
+              ? undefined
+              : setTimeout(() => {
+                  stalled = true
+                  reader.cancel().catch(() => {})
+                }, stallTimeout)
+          const { done, value } = await reader.read().finally(() => clearTimeout(watchdog))
+          if (stalled) throw new NetworkError(`no data or heartbeat for ${stallTimeout} ms`, undefined)
           if (done) break
           onChunk?.(value)
           parser.feed(value)

@@ -189,6 +189,41 @@ describe('fetchEventStream', () => {
     expect(performance.now() - started).toBeLessThan(5000)
   })
 
+  it('reconnects when the stream stalls past stallTimeout, resuming after the last id', async () => {
+    const server = await scriptedServer((_request, response, attempt) => {
+      sse(response)
+      // The first connection goes silent without closing, as behind a proxy that dropped it.
+      if (attempt === 1) response.write('retry: 10\nid: 1\ndata: before\n\n')
+      else response.end('id: 2\ndata: after\n\n')
+    })
+    const notices: unknown[] = []
+    const events = await collect(
+      fetchEventStream(server.url, {
+        stallTimeout: 300,
+        onReconnect: (_delay, { error }) => notices.push(error),
+      }),
+      2,
+    )
+    expect(events.map((event) => event.data)).toEqual(['before', 'after'])
+    expect(server.requests[1]?.headers['last-event-id']).toBe('1')
+    expect(notices[0]).toBeInstanceOf(NetworkError)
+    expect((notices[0] as Error).message).toBe('no data or heartbeat for 300 ms')
+  })
+
+  it('does not count the consumer’s own time as a stall', async () => {
+    const server = await scriptedServer((_request, response) => {
+      sse(response)
+      response.end('data: a\n\ndata: b\n\n')
+    })
+    const events: string[] = []
+    for await (const event of fetchEventStream(server.url, { stallTimeout: 100, reconnect: false })) {
+      events.push(event.data)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    expect(events).toEqual(['a', 'b'])
+    expect(server.requests).toHaveLength(1)
+  })
+
   it('decodes a gzip-compressed stream', async () => {
     const server = await scriptedServer((_request, response) => {
       sse(response, { 'content-encoding': 'gzip' })

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
+import { doctorCommand } from './doctor.js'
 import { listenCommand } from './listen.js'
 import { serveCommand } from './serve.js'
 import { UsageError } from './usage-error.js'
@@ -14,6 +15,7 @@ export function createProgram(): Command {
     .version(packageJson.version)
     .addCommand(serveCommand())
     .addCommand(listenCommand())
+    .addCommand(doctorCommand())
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
 }

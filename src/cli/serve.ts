@@ -29,12 +29,7 @@ export function serveCommand(): Command {
     .action(async (options: Record<string, unknown>) => {
       const { config, gateway } = prepare(options)
       const logger = gateway.logger
-      const url = await gateway.listen().catch((error: NodeJS.ErrnoException) => {
-        throw new Error(
-          `serve: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`,
-        )
-      })
-      logger.info({ url }, 'listening')
+      // Handlers first: a signal that arrives before them would kill the process without draining.
       let stopping = false
       const stop = (signal: string) => {
         // A second signal while draining means "now".
@@ -48,6 +43,10 @@ export function serveCommand(): Command {
       }
       process.on('SIGINT', () => stop('SIGINT'))
       process.on('SIGTERM', () => stop('SIGTERM'))
+      const url = await gateway.listen().catch((error: NodeJS.ErrnoException) => {
+        throw new Error(`serve: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`)
+      })
+      logger.info({ url }, 'listening')
     })
 }
 

@@ -44,7 +44,9 @@ export function serveCommand(): Command {
       process.on('SIGINT', () => stop('SIGINT'))
       process.on('SIGTERM', () => stop('SIGTERM'))
       const url = await gateway.listen().catch((error: NodeJS.ErrnoException) => {
-        throw new Error(`serve: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`)
+        throw new Error(
+          `serve: cannot listen on ${config.host}:${config.port} (${error.code ?? error.message})`,
+        )
       })
       logger.info({ url }, 'listening')
     })

@@ -1,0 +1,84 @@
+import type { NewUpdate, StoredUpdate } from '../update.js'
+import {
+  DuplicateIdError,
+  type HistoryBounds,
+  type HistoryPage,
+  newUpdateId,
+  type ResumePoint,
+  type UpdateStore,
+} from './store.js'
+
+/** History in this process only: bounded by count, lost on restart. For tests and single-node dev. */
+export class MemoryStore implements UpdateStore {
+  private readonly updates: StoredUpdate[] = []
+  private readonly sequenceById = new Map<string, number>()
+  private readonly listeners = new Set<(update: StoredUpdate) => void>()
+  private sequence = 0
+
+  constructor(private readonly maxCount = 10_000) {}
+
+  async append(update: NewUpdate): Promise<StoredUpdate> {
+    const id = update.id ?? newUpdateId()
+    if (this.sequenceById.has(id)) throw new DuplicateIdError(id)
+    const stored: StoredUpdate = { ...update, id, sequence: ++this.sequence, publishedAt: Date.now() }
+    this.updates.push(stored)
+    this.sequenceById.set(id, stored.sequence)
+    if (this.updates.length > this.maxCount) this.drop(this.updates.length - this.maxCount)
+    for (const listener of this.listeners) listener(stored)
+    return stored
+  }
+
+  async readAfter(
+    from: ResumePoint,
+    matches: (update: StoredUpdate) => boolean,
+    limit: number,
+    afterSequence?: number,
+  ): Promise<HistoryPage> {
+    let known = true
+    let after = afterSequence ?? 0
+    if (afterSequence === undefined && from !== 'earliest') {
+      const sequence = this.sequenceById.get(from.after)
+      if (sequence === undefined) known = false
+      else after = sequence
+    }
+    const updates: StoredUpdate[] = []
+    let through = after
+    // Sequences are dense from the oldest kept one: jump straight to the first to read.
+    const first = this.updates[0]?.sequence ?? 1
+    for (let index = Math.max(0, after + 1 - first); index < this.updates.length; index++) {
+      const update = this.updates[index] as StoredUpdate
+      through = update.sequence
+      if (matches(update)) {
+        updates.push(update)
+        if (updates.length >= limit) break
+      }
+    }
+    return { known, updates, through }
+  }
+
+  async newestSequence(): Promise<number> {
+    return this.sequence
+  }
+
+  async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
+    const oldestAllowed = Date.now() - maxAge
+    let count = Math.max(0, this.updates.length - maxCount)
+    while (count < this.updates.length && (this.updates[count] as StoredUpdate).publishedAt < oldestAllowed)
+      count++
+    this.drop(count)
+    return count
+  }
+
+  onAppend(listener: (update: StoredUpdate) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear()
+  }
+
+  private drop(count: number): void {
+    for (const update of this.updates.splice(0, count)) this.sequenceById.delete(update.id)
+  }
+}

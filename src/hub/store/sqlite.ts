@@ -1,0 +1,205 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { NewUpdate, StoredUpdate } from '../update.js'
+import {
+  DuplicateIdError,
+  type HistoryBounds,
+  type HistoryPage,
+  newUpdateId,
+  type ResumePoint,
+  type UpdateStore,
+} from './store.js'
+
+interface Row {
+  sequence: number
+  id: string
+  topics: string
+  data: string
+  type: string | null
+  retry: number | null
+  private: number
+  published_at: number
+}
+
+interface Pending {
+  update: StoredUpdate
+  resolve: (update: StoredUpdate) => void
+  reject: (error: Error) => void
+}
+
+/** Rows read per query while looking for updates that match a subscriber. */
+const PAGE_ROWS = 500
+
+/**
+ * The default store: an embedded SQLite file (better-sqlite3) in WAL mode, so history and resume
+ * survive a restart. Group commit: the appends of one event-loop turn are written in a single
+ * transaction, and each publish is acknowledged after its batch commits. synchronous=NORMAL in WAL
+ * mode keeps every committed update through a crash of the process (not through a power cut).
+ */
+export class SqliteStore implements UpdateStore {
+  private readonly database: Database.Database
+  private readonly listeners = new Set<(update: StoredUpdate) => void>()
+  private readonly statements
+  private pending: Pending[] = []
+  private flushScheduled = false
+  private sequence: number
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.database = new Database(path)
+    this.database.pragma('journal_mode = WAL')
+    this.database.pragma('synchronous = NORMAL')
+    this.database.exec(`
+      CREATE TABLE IF NOT EXISTS updates (
+        sequence INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        topics TEXT NOT NULL,
+        data TEXT NOT NULL,
+        type TEXT,
+        retry INTEGER,
+        private INTEGER NOT NULL,
+        published_at INTEGER NOT NULL
+      )`)
+    this.statements = {
+      insert: this.database.prepare(
+        'INSERT INTO updates (sequence, id, topics, data, type, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      sequenceOf: this.database.prepare<[string], { sequence: number }>(
+        'SELECT sequence FROM updates WHERE id = ?',
+      ),
+      page: this.database.prepare<[number, number], Row>(
+        'SELECT * FROM updates WHERE sequence > ? ORDER BY sequence LIMIT ?',
+      ),
+      newest: this.database.prepare<[], { sequence: number | null }>(
+        'SELECT MAX(sequence) AS sequence FROM updates',
+      ),
+      trimCount: this.database.prepare<[number], unknown>(
+        'DELETE FROM updates WHERE sequence <= (SELECT sequence FROM updates ORDER BY sequence DESC LIMIT 1 OFFSET ?)',
+      ),
+      trimAge: this.database.prepare<[number], unknown>('DELETE FROM updates WHERE published_at < ?'),
+    }
+    this.sequence = this.statements.newest.get()?.sequence ?? 0
+  }
+
+  append(update: NewUpdate): Promise<StoredUpdate> {
+    const stored: StoredUpdate = {
+      ...update,
+      id: update.id ?? newUpdateId(),
+      sequence: 0,
+      publishedAt: Date.now(),
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ update: stored, resolve, reject })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(() => this.flush())
+      }
+    })
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    const batch = this.pending
+    this.pending = []
+    const committed: Pending[] = []
+    const failed: [Pending, Error][] = []
+    try {
+      this.database.transaction(() => {
+        for (const entry of batch) {
+          const { update } = entry
+          try {
+            this.statements.insert.run(
+              this.sequence + 1,
+              update.id,
+              JSON.stringify(update.topics),
+              update.data,
+              update.type ?? null,
+              update.retry ?? null,
+              update.private ? 1 : 0,
+              update.publishedAt,
+            )
+            update.sequence = ++this.sequence
+            committed.push(entry)
+          } catch (error) {
+            const unique = (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE'
+            failed.push([entry, unique ? new DuplicateIdError(update.id) : (error as Error)])
+          }
+        }
+      })()
+    } catch (error) {
+      // The transaction itself failed: nothing of the batch was stored, nothing is acknowledged.
+      this.sequence = this.statements.newest.get()?.sequence ?? 0
+      for (const entry of batch) entry.reject(error as Error)
+      return
+    }
+    for (const [entry, error] of failed) entry.reject(error)
+    for (const { update, resolve } of committed) {
+      for (const listener of this.listeners) listener(update)
+      resolve(update)
+    }
+  }
+
+  async readAfter(
+    from: ResumePoint,
+    matches: (update: StoredUpdate) => boolean,
+    limit: number,
+    afterSequence?: number,
+  ): Promise<HistoryPage> {
+    let known = true
+    let after = afterSequence ?? 0
+    if (afterSequence === undefined && from !== 'earliest') {
+      const row = this.statements.sequenceOf.get(from.after)
+      if (row === undefined) known = false
+      else after = row.sequence
+    }
+    const updates: StoredUpdate[] = []
+    let through = after
+    for (;;) {
+      const rows = this.statements.page.all(through, PAGE_ROWS)
+      for (const row of rows) {
+        through = row.sequence
+        const update = toUpdate(row)
+        if (matches(update)) {
+          updates.push(update)
+          if (updates.length >= limit) return { known, updates, through }
+        }
+      }
+      if (rows.length < PAGE_ROWS) return { known, updates, through }
+    }
+  }
+
+  async newestSequence(): Promise<number> {
+    return this.sequence
+  }
+
+  async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
+    const byCount = this.statements.trimCount.run(maxCount) as { changes: number }
+    const byAge = this.statements.trimAge.run(Date.now() - maxAge) as { changes: number }
+    return byCount.changes + byAge.changes
+  }
+
+  onAppend(listener: (update: StoredUpdate) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.length > 0) this.flush()
+    this.listeners.clear()
+    this.database.close()
+  }
+}
+
+function toUpdate(row: Row): StoredUpdate {
+  return {
+    id: row.id,
+    sequence: row.sequence,
+    topics: JSON.parse(row.topics) as string[],
+    data: row.data,
+    type: row.type ?? undefined,
+    retry: row.retry ?? undefined,
+    private: row.private === 1,
+    publishedAt: row.published_at,
+  }
+}

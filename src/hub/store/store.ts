@@ -1,0 +1,58 @@
+import type { NewUpdate, StoredUpdate } from '../update.js'
+
+/** Where to resume: after an update id, or from the oldest update still kept. */
+export type ResumePoint = { after: string } | 'earliest'
+
+export interface HistoryPage {
+  /** False when the id is not (or no longer) in the history: the page then starts at the earliest update. */
+  known: boolean
+  updates: StoredUpdate[]
+  /** The sequence of the last update examined: read on from here. */
+  through: number
+}
+
+/**
+ * The update log behind a hub (DESIGN §3): one global, monotonic order per store, acknowledged only
+ * after commit. Implemented by memory, sqlite and redis.
+ */
+export interface UpdateStore {
+  /** Assigns the id (unless given) and the sequence; resolves once committed. Rejects a duplicate id. */
+  append(update: NewUpdate): Promise<StoredUpdate>
+  /**
+   * Updates after the resume point in global order, those that `matches` accepts, at most `limit`.
+   * Reads on from `afterSequence` when given (a later page).
+   */
+  readAfter(
+    from: ResumePoint,
+    matches: (update: StoredUpdate) => boolean,
+    limit: number,
+    afterSequence?: number,
+  ): Promise<HistoryPage>
+  /** The newest committed sequence (0 when empty). */
+  newestSequence(): Promise<number>
+  /** Drops updates beyond the bounds; returns how many went. */
+  trim(bounds: HistoryBounds): Promise<number>
+  /** Every update appended on any node, in global order, after commit. Returns an unsubscribe. */
+  onAppend(listener: (update: StoredUpdate) => void): () => void
+  close(): Promise<void>
+}
+
+export interface HistoryBounds {
+  maxCount: number
+  /** Milliseconds. */
+  maxAge: number
+}
+
+export class DuplicateIdError extends Error {
+  readonly code = 'SG_ERR_DUPLICATE_ID'
+
+  constructor(id: string) {
+    super(`the update id ${JSON.stringify(id)} is already used`)
+    this.name = 'DuplicateIdError'
+  }
+}
+
+/** Mercure ids are IRIs; the hub makes URNs. */
+export function newUpdateId(): string {
+  return `urn:uuid:${crypto.randomUUID()}`
+}

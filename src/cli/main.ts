@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { doctorCommand } from './doctor.js'
 import { listenCommand } from './listen.js'
+import { publishCommand } from './publish.js'
 import { serveCommand } from './serve.js'
+import { tokenCommand } from './token.js'
 import { UsageError } from './usage-error.js'
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -15,6 +17,8 @@ export function createProgram(): Command {
     .version(packageJson.version)
     .addCommand(serveCommand())
     .addCommand(listenCommand())
+    .addCommand(publishCommand())
+    .addCommand(tokenCommand())
     .addCommand(doctorCommand())
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander'
 import { createGateway } from '../gateway/app.js'
 import { ConfigError, parseGatewayConfig } from '../gateway/config.js'
 import { createLogger } from '../gateway/logger.js'
+import { signToken } from '../hub/authorization.js'
 import { UsageError } from './usage-error.js'
 
 /** Each flag reads its STREAMGATE_<FLAG> environment variable when not given. */
@@ -26,6 +27,15 @@ export function serveCommand(): Command {
     .addOption(flag('--tls-cert <file>', 'PEM certificate: serve HTTP/2 over TLS (with HTTP/1.1 fallback)'))
     .addOption(flag('--tls-key <file>', 'PEM private key for --tls-cert'))
     .addOption(flag('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)'))
+    .addOption(flag('--store <store>', 'sqlite:<file> (default sqlite:./.streamgate/hub.db) or memory'))
+    .addOption(flag('--jwt-secret <secret>', 'HS256 secret for publisher and subscriber tokens'))
+    .addOption(flag('--publisher-jwt-secret <secret>', 'HS256 secret for publisher tokens only'))
+    .addOption(flag('--subscriber-jwt-secret <secret>', 'HS256 secret for subscriber tokens only'))
+    .addOption(flag('--anonymous', 'subscribers without a token receive public updates (default)'))
+    .addOption(new Option('--no-anonymous', 'require a subscriber token'))
+    .addOption(flag('--max-body <size>', 'largest publish body (default 1MiB)'))
+    .addOption(flag('--history-size <n>', 'updates kept for resuming (default 10000)'))
+    .addOption(flag('--history-max-age <duration>', 'how long updates are kept, e.g. 24h (default)'))
     .action(async (options: Record<string, unknown>) => {
       const { config, gateway } = prepare(options)
       const logger = gateway.logger
@@ -49,7 +59,28 @@ export function serveCommand(): Command {
         )
       })
       logger.info({ url }, 'listening')
+      if (gateway.hubSetup.generatedSecretFile !== undefined) await printStarterToken(gateway, url)
     })
+}
+
+/** No secret was configured: show how to publish with the one kept in the data dir. */
+async function printStarterToken(gateway: ReturnType<typeof createGateway>, url: string): Promise<void> {
+  const token = await signToken(
+    gateway.hubSetup.publisherSecret,
+    { publish: ['*'], subscribe: ['*'] },
+    24 * 3600,
+  )
+  process.stderr.write(
+    [
+      `No --jwt-secret given: using the secret kept in ${gateway.hubSetup.generatedSecretFile}.`,
+      'A publisher token for every topic (valid 24 h):',
+      `  ${token}`,
+      'Publish an update:',
+      `  curl -d 'topic=https://example.com/demo' -d 'data=hello' -H 'Authorization: Bearer ${token}' ${url}/.well-known/mercure`,
+      `Subscribe: ./bin/streamgate listen '${url}/.well-known/mercure?topic=https://example.com/demo'`,
+      '',
+    ].join('\n'),
+  )
 }
 
 function prepare(options: Record<string, unknown>) {

@@ -3,10 +3,12 @@ import http, { type IncomingMessage, type Server } from 'node:http'
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
+import { createMercureHandler } from '../hub/mercure-http.js'
 import { type CorsOptions, corsHeaders, type EventStream, type EventStreamOptions } from '../server/index.js'
 import { ConfigError, type GatewayConfig } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { type NodeResponse, sendError, sendJson } from './http-errors.js'
+import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
 import { indexPage } from './index-page.js'
 import { createLogger } from './logger.js'
 
@@ -19,7 +21,11 @@ export interface Gateway {
   /** Streams open right now. */
   readonly openStreams: ReadonlySet<EventStream>
   readonly logger: Logger
+  readonly hubSetup: HubSetup
 }
+
+/** Mercure discovery: where the hub of this gateway is. */
+const MERCURE_DISCOVERY = '</.well-known/mercure>; rel="mercure"'
 
 /** How long clients wait before reconnecting to a gateway that shut down (a restart, a deploy). */
 const SHUTDOWN_RETRY_MS = 1000
@@ -41,6 +47,14 @@ export function createGateway(
     cors,
   }
   let connectionCount = 0
+  const hubSetup = createHubFromConfig(config)
+  const mercure = createMercureHandler(hubSetup.hub, {
+    ...verificationKeys(hubSetup),
+    anonymous: config.anonymous,
+    maxBody: config.maxBody,
+    streamOptions,
+    onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
+  })
 
   function trackStream(
     stream: EventStream,
@@ -81,17 +95,21 @@ export function createGateway(
           trackStream(stream, request, url.pathname),
         )
         return
+      case '/.well-known/mercure':
+        await mercure(request, response, url)
+        return
       case '/healthz':
         if (method !== 'GET' && method !== 'HEAD') break
         sendJson(response, 200, {
           status: 'ok',
           uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
           openStreams: openStreams.size,
+          subscribers: hubSetup.hub.subscribers.size,
         })
         return
       case '/':
         if (method !== 'GET' && method !== 'HEAD') break
-        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', link: MERCURE_DISCOVERY })
         response.end(indexPage)
         return
       default:
@@ -126,6 +144,7 @@ export function createGateway(
     server,
     openStreams,
     logger,
+    hubSetup,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject)
@@ -147,6 +166,8 @@ export function createGateway(
       }, SHUTDOWN_GRACE_MS)
       await closed
       clearTimeout(timer)
+      await hubSetup.hub.close()
+      await hubSetup.hub.store.close()
     },
   }
 }

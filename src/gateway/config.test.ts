@@ -10,6 +10,11 @@ describe('gateway configuration', () => {
       corsOrigin: ['*'],
       subscriberBuffer: 256 * 1024,
       logLevel: 'info',
+      store: 'sqlite:./.streamgate/hub.db',
+      anonymous: true,
+      maxBody: 1024 * 1024,
+      historySize: 10_000,
+      historyMaxAge: 86_400,
     })
   })
 
@@ -30,6 +35,8 @@ describe('gateway configuration', () => {
       parseGatewayConfig({ corsOrigin: ['https://a.example', 'https://c.example'] }).corsOrigin,
     ).toHaveLength(2)
     expect(parseGatewayConfig({ subscriberBuffer: '64k' }).subscriberBuffer).toBe(65_536)
+    expect(parseGatewayConfig({ historyMaxAge: '30m', anonymous: false }).historyMaxAge).toBe(1800)
+    expect(parseGatewayConfig({ anonymous: 'false' }).anonymous).toBe(false)
   })
 
   it.each([
@@ -40,6 +47,8 @@ describe('gateway configuration', () => {
     [{ logLevel: 'loud' }, /--log-level/],
     [{ tlsCert: 'cert.pem' }, /--tls-cert and --tls-key go together/],
     [{ bogus: 1 }, /bogus/],
+    [{ store: 'postgres://x' }, /--store: expected sqlite:<file>, memory or redis/],
+    [{ historyMaxAge: 'forever' }, /--history-max-age/],
   ])('refuses %j with a message naming the setting', (input, message) => {
     expect(() => parseGatewayConfig(input)).toThrow(ConfigError)
     expect(() => parseGatewayConfig(input)).toThrow(message)

@@ -27,6 +27,32 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, context) =>
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }
+
+/** `3600`, `90s`, `30m`, `24h`, `7d`: a duration in seconds. */
+const duration = z.union([z.number(), z.string()]).transform((value, context) => {
+  const match = /^\s*(\d+)\s*([smhd]?)\s*$/i.exec(String(value))
+  if (match === null) {
+    context.addIssue({
+      code: 'custom',
+      message: `expected a duration such as 3600, 30m or 24h, got "${value}"`,
+    })
+    return z.NEVER
+  }
+  return Number(match[1]) * (DURATION_UNITS[(match[2] ?? '').toLowerCase()] ?? 1)
+})
+
+/** `sqlite:<file>`, `memory`, or (coming) `redis://host:port[/db]`. */
+const store = z
+  .string()
+  .refine((value) => value === 'memory' || /^sqlite:.+/.test(value) || /^rediss?:\/\//.test(value), {
+    message: 'expected sqlite:<file>, memory or redis://host:port',
+  })
+
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+  .transform((value) => value === true || value === 'true' || value === '1')
+
 const listOfStrings = z
   .union([z.string(), z.array(z.string())])
   .transform((value) =>
@@ -45,6 +71,14 @@ export const gatewayConfigSchema = z
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    store: store.default('sqlite:./.streamgate/hub.db'),
+    jwtSecret: z.string().min(1).optional(),
+    publisherJwtSecret: z.string().min(1).optional(),
+    subscriberJwtSecret: z.string().min(1).optional(),
+    anonymous: flag.default(true),
+    maxBody: byteSize.default(1024 * 1024),
+    historySize: integer(1, 100_000_000).default(10_000),
+    historyMaxAge: duration.default(24 * 3600),
   })
   .strict()
   .refine((config) => (config.tlsCert === undefined) === (config.tlsKey === undefined), {

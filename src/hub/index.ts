@@ -1,2 +1,31 @@
-// The push hub (topics, subscribers, history, the Mercure endpoints) arrives with issue #5.
-export {}
+export {
+  AuthorizationError,
+  type Claims,
+  secretKey,
+  signToken,
+  tokenOf,
+  type VerificationKey,
+  verifyToken,
+} from './authorization.js'
+export { encodeUpdate, Hub } from './hub.js'
+export { createMercureHandler, type MercureOptions } from './mercure-http.js'
+export { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
+export { MemoryStore } from './store/memory.js'
+export { SqliteStore } from './store/sqlite.js'
+export {
+  DuplicateIdError,
+  type HistoryBounds,
+  type HistoryPage,
+  type ResumePoint,
+  type UpdateStore,
+} from './store/store.js'
+export { Subscriber } from './subscriber.js'
+export {
+  exactSelector,
+  SelectorError,
+  selectorMatches,
+  type TopicSelector,
+  uriTemplateSelector,
+  urlPatternSelector,
+} from './topic-selector.js'
+export type { NewUpdate, StoredUpdate } from './update.js'

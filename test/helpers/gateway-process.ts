@@ -13,9 +13,19 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; milliseconds: number }>
 }
 
-/** Starts `streamgate serve` on a free port and waits for its "listening" log line. */
+/** The JWT secret of test gateways. */
+export const TEST_SECRET = 'test-secret-of-thirty-two-bytes!'
+
+/**
+ * Starts `streamgate serve` on a free port and waits for its "listening" log line. Unless the
+ * arguments say otherwise: the memory store and TEST_SECRET, so that tests share no state.
+ */
 export async function startGateway(args: string[] = []): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
+  const defaults = [
+    ...(args.includes('--store') ? [] : ['--store', 'memory']),
+    ...(args.includes('--jwt-secret') ? [] : ['--jwt-secret', TEST_SECRET]),
+  ]
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...defaults, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
   })

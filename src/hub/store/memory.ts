@@ -60,6 +60,10 @@ export class MemoryStore implements UpdateStore {
     return this.sequence
   }
 
+  async newestId(): Promise<string | undefined> {
+    return this.updates.at(-1)?.id
+  }
+
   async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
     const oldestAllowed = Date.now() - maxAge
     let count = Math.max(0, this.updates.length - maxCount)

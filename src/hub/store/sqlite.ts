@@ -71,6 +71,9 @@ export class SqliteStore implements UpdateStore {
       page: this.database.prepare<[number, number], Row>(
         'SELECT * FROM updates WHERE sequence > ? ORDER BY sequence LIMIT ?',
       ),
+      newestId: this.database.prepare<[], { id: string }>(
+        'SELECT id FROM updates ORDER BY sequence DESC LIMIT 1',
+      ),
       newest: this.database.prepare<[], { sequence: number | null }>(
         'SELECT MAX(sequence) AS sequence FROM updates',
       ),
@@ -171,6 +174,10 @@ export class SqliteStore implements UpdateStore {
 
   async newestSequence(): Promise<number> {
     return this.sequence
+  }
+
+  async newestId(): Promise<string | undefined> {
+    return this.statements.newestId.get()?.id
   }
 
   async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {

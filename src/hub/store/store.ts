@@ -30,6 +30,8 @@ export interface UpdateStore {
   ): Promise<HistoryPage>
   /** The newest committed sequence (0 when empty). */
   newestSequence(): Promise<number>
+  /** The id of the newest update kept, if any. */
+  newestId(): Promise<string | undefined>
   /** Drops updates beyond the bounds; returns how many went. */
   trim(bounds: HistoryBounds): Promise<number>
   /** Every update appended on any node, in global order, after commit. Returns an unsubscribe. */

@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { secretKey } from '../hub/authorization.js'
+import { Hub } from '../hub/hub.js'
+import { MemoryStore } from '../hub/store/memory.js'
+import { SqliteStore } from '../hub/store/sqlite.js'
+import type { UpdateStore } from '../hub/store/store.js'
+import { ConfigError, type GatewayConfig } from './config.js'
+
+export interface HubSetup {
+  hub: Hub
+  publisherSecret: string
+  subscriberSecret: string
+  /** Set when no secret was configured and the one kept in the data dir is used. */
+  generatedSecretFile: string | undefined
+}
+
+export function createHubFromConfig(config: GatewayConfig): HubSetup {
+  const store = openStore(config.store, config.historySize)
+  const hub = new Hub(store, { maxCount: config.historySize, maxAge: config.historyMaxAge * 1000 })
+  const configured = config.jwtSecret
+  let generatedSecretFile: string | undefined
+  let fallback = configured
+  if (
+    configured === undefined &&
+    (config.publisherJwtSecret === undefined || config.subscriberJwtSecret === undefined)
+  ) {
+    generatedSecretFile = join(dataDirectory(config.store), 'secret')
+    fallback = readOrCreateSecret(generatedSecretFile)
+  }
+  return {
+    hub,
+    publisherSecret: config.publisherJwtSecret ?? (fallback as string),
+    subscriberSecret: config.subscriberJwtSecret ?? (fallback as string),
+    generatedSecretFile,
+  }
+}
+
+export const verificationKeys = (setup: HubSetup) => ({
+  publisherKey: secretKey(setup.publisherSecret),
+  subscriberKey: secretKey(setup.subscriberSecret),
+})
+
+function openStore(spec: string, historySize: number): UpdateStore {
+  if (spec === 'memory') return new MemoryStore(historySize)
+  if (spec.startsWith('sqlite:')) return new SqliteStore(spec.slice('sqlite:'.length))
+  throw new ConfigError(
+    `--store: ${spec}: the Redis store arrives with issue #8; use sqlite:<file> or memory`,
+  )
+}
+
+/** The sqlite file's folder, else ./.streamgate: where the generated secret is kept. */
+function dataDirectory(store: string): string {
+  return store.startsWith('sqlite:') ? dirname(store.slice('sqlite:'.length)) : '.streamgate'
+}
+
+function readOrCreateSecret(path: string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim()
+  mkdirSync(dirname(path), { recursive: true })
+  const secret = randomBytes(32).toString('base64url')
+  writeFileSync(path, `${secret}\n`, { mode: 0o600 })
+  chmodSync(path, 0o600)
+  return secret
+}

@@ -1,0 +1,105 @@
+import { createSecretKey, type KeyObject } from 'node:crypto'
+import { errors, jwtVerify, SignJWT } from 'jose'
+import { exactSelector, SelectorError, type TopicSelector, uriTemplateSelector } from './topic-selector.js'
+
+/** What a verified token allows: topic selectors for publishing and for private updates. */
+export interface Claims {
+  publish: TopicSelector[]
+  subscribe: TopicSelector[]
+  /** The `mercure.payload` claim, shown in the subscriptions API. */
+  payload: unknown
+}
+
+export interface VerificationKey {
+  key: KeyObject | Uint8Array
+  /** Accepted algorithms; anything else (including `none`) is refused. */
+  algorithms: string[]
+}
+
+export class AuthorizationError extends Error {
+  constructor(
+    readonly status: 401 | 403,
+    readonly code: 'SG_ERR_UNAUTHORIZED' | 'SG_ERR_FORBIDDEN',
+    message: string,
+  ) {
+    super(message)
+    this.name = 'AuthorizationError'
+  }
+}
+
+/** An HS256 key from a shared secret. */
+export function secretKey(secret: string): VerificationKey {
+  return { key: createSecretKey(Buffer.from(secret, 'utf8')), algorithms: ['HS256'] }
+}
+
+/**
+ * The token of a request: `Authorization: Bearer`, else the cookie (`mercureAuthorization`, or the
+ * `__Secure-mercure_access_token` of newer clients). Never from the URL.
+ */
+export function tokenOf(headers: { authorization?: string; cookie?: string }): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization ?? '')
+  if (bearer) return bearer[1]
+  for (const part of (headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=')
+    if (name === 'mercureAuthorization' || name === '__Secure-mercure_access_token') return value.join('=')
+  }
+  return undefined
+}
+
+/**
+ * Verifies signature, algorithm and expiry, and reads the Mercure claims: the `mercure` claim's
+ * `publish` and `subscribe` arrays, and RFC 9396 `authorization_details` entries of type `mercure`
+ * (`actions` publish/subscribe, `locations` the topic selectors).
+ */
+export async function verifyToken(token: string, verification: VerificationKey): Promise<Claims> {
+  let payload: Record<string, unknown>
+  try {
+    ;({ payload } = await jwtVerify(token, verification.key, { algorithms: verification.algorithms }))
+  } catch (error) {
+    const reason =
+      error instanceof errors.JWTExpired
+        ? 'the token has expired'
+        : error instanceof errors.JOSEAlgNotAllowed
+          ? 'the token is signed with an algorithm that is not accepted'
+          : 'the token is invalid'
+    throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', reason)
+  }
+  const claims: Claims = { publish: [], subscribe: [], payload: undefined }
+  const mercure = payload.mercure as { publish?: unknown; subscribe?: unknown; payload?: unknown } | undefined
+  claims.publish.push(...selectorsOf(mercure?.publish))
+  claims.subscribe.push(...selectorsOf(mercure?.subscribe))
+  claims.payload = mercure?.payload
+  const details = Array.isArray(payload.authorization_details) ? payload.authorization_details : []
+  for (const detail of details as { type?: unknown; actions?: unknown; locations?: unknown }[]) {
+    if (detail?.type !== 'mercure' || !Array.isArray(detail.actions)) continue
+    if (detail.actions.includes('publish')) claims.publish.push(...selectorsOf(detail.locations))
+    if (detail.actions.includes('subscribe')) claims.subscribe.push(...selectorsOf(detail.locations))
+  }
+  return claims
+}
+
+/** Claim entries are exact topics, `*`, or URI templates (as in Mercure). */
+function selectorsOf(value: unknown): TopicSelector[] {
+  if (!Array.isArray(value)) return []
+  const selectors: TopicSelector[] = []
+  for (const entry of value) {
+    if (typeof entry !== 'string') continue
+    try {
+      selectors.push(entry.includes('{') ? uriTemplateSelector(entry) : exactSelector(entry))
+    } catch (error) {
+      if (!(error instanceof SelectorError)) throw error
+    }
+  }
+  return selectors
+}
+
+/** Mints a token (the `token` command; tests). */
+export async function signToken(
+  secret: string,
+  claims: { publish?: string[]; subscribe?: string[]; payload?: unknown },
+  ttlSeconds?: number,
+): Promise<string> {
+  const jwt = new SignJWT({ mercure: claims }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt()
+  if (ttlSeconds !== undefined) jwt.setExpirationTime(`${ttlSeconds}s`)
+  return jwt.sign(createSecretKey(Buffer.from(secret, 'utf8')))
+}

@@ -1,0 +1,109 @@
+import { encodeEvent } from '../protocol/encoder.js'
+import type { HistoryBounds, ResumePoint, UpdateStore } from './store/store.js'
+import type { Subscriber } from './subscriber.js'
+import type { NewUpdate, StoredUpdate } from './update.js'
+
+/** Updates replayed per store read. */
+const REPLAY_PAGE = 1000
+
+export interface ResumeResult {
+  /** False when the requested id was unknown or evicted: the replay started at the earliest update. */
+  known: boolean
+}
+
+/**
+ * Topics, subscribers and fan-out. Every update appended to the store (on this node or, with a
+ * shared store, any node) is encoded once and the same bytes are written to every subscriber that
+ * wants it, in the store's global order.
+ */
+export class Hub {
+  readonly subscribers = new Set<Subscriber>()
+  private readonly unsubscribe: () => void
+  private trimTimer: ReturnType<typeof setInterval> | undefined
+
+  constructor(
+    readonly store: UpdateStore,
+    history: HistoryBounds = { maxCount: 10_000, maxAge: 24 * 3600_000 },
+  ) {
+    this.unsubscribe = store.onAppend((update) => this.dispatch(update))
+    this.trimTimer = setInterval(() => void store.trim(history), 60_000)
+    this.trimTimer.unref()
+    void store.trim(history)
+  }
+
+  /** Stores the update and resolves once it is committed (and handed to local subscribers). */
+  publish(update: NewUpdate): Promise<StoredUpdate> {
+    return this.store.append(update)
+  }
+
+  /**
+   * Registers the subscriber at once (live updates wait in its `pending`), then finds its history
+   * after `from`. Call `attach` with its stream to send that history and go live.
+   */
+  async subscribe(
+    subscriber: Subscriber,
+    from: ResumePoint | undefined,
+  ): Promise<{ known: boolean; history: StoredUpdate[] }> {
+    this.subscribers.add(subscriber)
+    subscriber.lastSequence = await this.store.newestSequence()
+    if (from === undefined) return { known: true, history: [] }
+    const history: StoredUpdate[] = []
+    let page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE)
+    const known = page.known
+    history.push(...page.updates)
+    while (page.updates.length === REPLAY_PAGE) {
+      page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE, page.through)
+      history.push(...page.updates)
+    }
+    subscriber.lastSequence = Math.max(subscriber.lastSequence, page.through)
+    return { known, history }
+  }
+
+  /** Sends the history, then what arrived meanwhile, then everything live. */
+  attach(subscriber: Subscriber, history: readonly StoredUpdate[]): void {
+    const stream = subscriber.stream
+    if (stream === undefined) return
+    for (const update of history) void stream.write(encodeUpdate(update))
+    const pending = subscriber.pending ?? []
+    subscriber.pending = undefined
+    for (const update of pending) this.deliver(subscriber, update, encodeUpdate(update))
+    void stream.closed.then(() => this.subscribers.delete(subscriber))
+  }
+
+  remove(subscriber: Subscriber): void {
+    this.subscribers.delete(subscriber)
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.trimTimer)
+    this.unsubscribe()
+  }
+
+  private dispatch(update: StoredUpdate): void {
+    let bytes: Uint8Array | undefined
+    for (const subscriber of this.subscribers) {
+      if (subscriber.pending !== undefined) {
+        subscriber.pending.push(update)
+        continue
+      }
+      if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
+      bytes ??= encodeUpdate(update)
+      this.deliver(subscriber, update, bytes)
+    }
+  }
+
+  private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: Uint8Array): void {
+    if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) return
+    subscriber.lastSequence = update.sequence
+    void subscriber.stream?.write(bytes)
+  }
+}
+
+const textEncoder = new TextEncoder()
+
+/** An update on the wire; encoded once per publish, whatever the number of subscribers. */
+export function encodeUpdate(update: StoredUpdate): Uint8Array {
+  return textEncoder.encode(
+    encodeEvent({ id: update.id, event: update.type, data: update.data, retry: update.retry }),
+  )
+}

@@ -1,0 +1,212 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { encodeEvent } from '../protocol/encoder.js'
+import { createEventStream, type EventStream, type EventStreamOptions } from '../server/index.js'
+import {
+  AuthorizationError,
+  type Claims,
+  tokenOf,
+  type VerificationKey,
+  verifyToken,
+} from './authorization.js'
+import type { Hub } from './hub.js'
+import { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
+import { DuplicateIdError, type ResumePoint } from './store/store.js'
+import { Subscriber } from './subscriber.js'
+import {
+  exactSelector,
+  SelectorError,
+  selectorMatches,
+  type TopicSelector,
+  uriTemplateSelector,
+  urlPatternSelector,
+} from './topic-selector.js'
+
+type Request = IncomingMessage | Http2ServerRequest
+type Response = ServerResponse | Http2ServerResponse
+
+export interface MercureOptions {
+  publisherKey: VerificationKey
+  subscriberKey: VerificationKey
+  /** Subscribers without a token receive public updates. */
+  anonymous: boolean
+  /** Largest publish body, in bytes. */
+  maxBody: number
+  streamOptions: EventStreamOptions
+  /** Each subscription's stream, for the application's registry (logs, shutdown). */
+  onStream?: (stream: EventStream, request: Request) => void
+}
+
+/** Selectors per subscription: more is a denial of service, not a use case. */
+const MAX_SELECTORS = 100
+
+/**
+ * The Mercure hub endpoint (`/.well-known/mercure`): GET subscribes, POST publishes. The current
+ * specification's parameters (`match`, `match_urlpattern`, `last_event_id`) and the 0.x ones
+ * (`topic` as URI template, `lastEventID`) are both understood.
+ */
+export function createMercureHandler(hub: Hub, options: MercureOptions) {
+  return async (request: Request, response: Response, url: URL): Promise<void> => {
+    try {
+      if (request.method === 'GET') await subscribe(hub, options, request, response, url)
+      else if (request.method === 'POST') await publish(hub, options, request, response)
+      else
+        fail(response, 405, 'SG_ERR_METHOD_NOT_ALLOWED', 'the hub answers GET (subscribe) and POST (publish)')
+    } catch (error) {
+      if (error instanceof AuthorizationError || error instanceof PublishError) {
+        fail(response, error.status, error.code, error.message)
+      } else if (error instanceof SelectorError) {
+        fail(response, 400, error.code, error.message)
+      } else if (error instanceof DuplicateIdError) {
+        fail(response, 400, error.code, error.message)
+      } else throw error
+    }
+  }
+}
+
+async function claimsOf(request: Request, key: VerificationKey): Promise<Claims | undefined> {
+  const token = tokenOf({
+    authorization: request.headers.authorization,
+    cookie: request.headers.cookie,
+  })
+  return token === undefined ? undefined : verifyToken(token, key)
+}
+
+async function subscribe(hub: Hub, options: MercureOptions, request: Request, response: Response, url: URL) {
+  const claims = await claimsOf(request, options.subscriberKey)
+  if (claims === undefined && !options.anonymous) {
+    throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'this hub requires a subscriber token')
+  }
+  const selectors: TopicSelector[] = [
+    ...url.searchParams.getAll('match').map(exactSelector),
+    ...url.searchParams.getAll('match_urlpattern').map(urlPatternSelector),
+    ...url.searchParams.getAll('topic').map(uriTemplateSelector),
+  ]
+  if (selectors.length === 0) {
+    throw new PublishError(
+      400,
+      'SG_ERR_BAD_REQUEST',
+      'subscribe with at least one topic selector (match=, topic=)',
+    )
+  }
+  if (selectors.length > MAX_SELECTORS) {
+    throw new PublishError(
+      400,
+      'SG_ERR_BAD_REQUEST',
+      `at most ${MAX_SELECTORS} topic selectors per subscription`,
+    )
+  }
+  const requested = resumeRequested(request, url)
+  const subscriber = new Subscriber(selectors, claims?.subscribe ?? [], claims?.payload)
+  let result: { known: boolean; history: Parameters<Hub['attach']>[1] }
+  try {
+    result = await hub.subscribe(subscriber, requested)
+  } catch (error) {
+    hub.remove(subscriber)
+    throw error
+  }
+  // Where this subscription resumed: the id asked for, or "earliest" when it was unknown (a gap).
+  const resumedAfter =
+    requested === undefined
+      ? ((await hub.store.newestId()) ?? 'earliest')
+      : requested === 'earliest' || !result.known
+        ? 'earliest'
+        : requested.after
+  const stream = createEventStream(request, response, {
+    ...options.streamOptions,
+    headers: {
+      ...options.streamOptions.headers,
+      'mercure-last-event-id': resumedAfter,
+      'last-event-id': resumedAfter,
+    },
+  })
+  subscriber.stream = stream
+  options.onStream?.(stream, request)
+  if (requested !== undefined && requested !== 'earliest' && !result.known) {
+    // Said as an event too, for clients that cannot read response headers (EventSource).
+    void stream.write(
+      encodeEvent({
+        event: 'streamgate-gap',
+        data: JSON.stringify({ requested: requested.after, resumedFrom: 'earliest' }),
+      }),
+    )
+  }
+  hub.attach(subscriber, result.history)
+}
+
+function resumeRequested(request: Request, url: URL): ResumePoint | undefined {
+  const header = request.headers['last-event-id']
+  const raw =
+    (Array.isArray(header) ? header[0] : header) ??
+    url.searchParams.get('last_event_id') ??
+    url.searchParams.get('lastEventID') ??
+    undefined
+  if (raw === undefined || raw === '') return undefined
+  // Header values arrive as bytes (latin1 in Node); clients send the id UTF-8 encoded.
+  const id = header === undefined ? raw : Buffer.from(raw, 'latin1').toString('utf8')
+  return id === 'earliest' ? 'earliest' : { after: id }
+}
+
+async function publish(hub: Hub, options: MercureOptions, request: Request, response: Response) {
+  const claims = await claimsOf(request, options.publisherKey)
+  if (claims === undefined)
+    throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'publishing requires a token')
+  if (claims.publish.length === 0) {
+    throw new AuthorizationError(
+      403,
+      'SG_ERR_FORBIDDEN',
+      'the token allows no publishing (no mercure.publish claim)',
+    )
+  }
+  const contentType = String(request.headers['content-type'] ?? '')
+  checkMediaType(contentType)
+  const body = await readBody(request, options.maxBody)
+  const update = parsePublishBody(contentType, body)
+  const denied = update.topics.find(
+    (topic) => !claims.publish.some((selector) => selectorMatches(selector, topic)),
+  )
+  if (denied !== undefined) {
+    throw new AuthorizationError(403, 'SG_ERR_FORBIDDEN', `the token does not allow publishing to ${denied}`)
+  }
+  const stored = await hub.publish(update)
+  ;(response as ServerResponse).writeHead(200, { 'content-type': 'text/plain; charset=utf-8' })
+  response.end(stored.id)
+}
+
+function readBody(request: Request, maxBody: number): Promise<Uint8Array> {
+  const declared = Number(request.headers['content-length'])
+  if (declared > maxBody) {
+    return Promise.reject(
+      new PublishError(413, 'SG_ERR_BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`),
+    )
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBody) {
+        reject(new PublishError(413, 'SG_ERR_BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`))
+        request.pause()
+        return
+      }
+      chunks.push(chunk)
+    })
+    request.on('end', () => resolve(Buffer.concat(chunks)))
+    request.on('error', reject)
+  })
+}
+
+function fail(response: Response, status: number, code: string, message: string): void {
+  if (response.headersSent) {
+    response.end()
+    return
+  }
+  const body = JSON.stringify({ error: { code, message } })
+  ;(response as ServerResponse).writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    ...(status === 401 ? { 'www-authenticate': 'Bearer realm="mercure"' } : {}),
+  })
+  response.end(body)
+}

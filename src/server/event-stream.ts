@@ -65,6 +65,10 @@ export interface EventSink {
 const ACCEPTED = Promise.resolve(true)
 const REFUSED = Promise.resolve(false)
 const HEARTBEAT = ': ping\n'
+/** When a client cut off for reading too slowly should come back. */
+const SLOW_CLIENT_RETRY_MS = 1000
+/** How long its buffered bytes may wait to drain before the connection is torn down. */
+const SLOW_CLIENT_GRACE_MS = 5000
 
 /** The runtime-independent half of a stream: framing, backpressure, heartbeats and closing. */
 export class EventStreamController implements EventStream, HeartbeatTarget {
@@ -125,7 +129,7 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
     if (this.isClosed) return REFUSED
     // Strings are measured in characters, not bytes: close enough for a bound on memory.
     if (this.sink.bufferedBytes() + chunk.length > this.maxBufferedBytes) {
-      this.terminate('overflow')
+      this.cutOffSlowClient()
       return REFUSED
     }
     if (this.heartbeatScheduler !== undefined) this.lastWriteTick = this.heartbeatScheduler.currentTick
@@ -148,7 +152,20 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
     this.markClosed('server')
   }
 
-  /** Closes at once, without waiting for buffered bytes (a slow client, an error). */
+  /**
+   * The slow-subscriber policy: no more events; what is buffered, then a `retry` hint, then the end,
+   * so that a client that is slow but alive reconnects and resumes from history. One that does not
+   * read at all is torn down after a grace period, which bounds the memory it holds.
+   */
+  private cutOffSlowClient(): void {
+    if (this.isClosed) return
+    this.sink.write(encodeEvent({ retry: SLOW_CLIENT_RETRY_MS }))
+    this.sink.end()
+    this.markClosed('overflow')
+    setTimeout(() => this.sink.destroy(), SLOW_CLIENT_GRACE_MS).unref()
+  }
+
+  /** Closes at once, without waiting for buffered bytes (an error). */
   terminate(reason: CloseReason): void {
     if (this.isClosed) return
     this.sink.destroy()

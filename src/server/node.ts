@@ -60,6 +60,9 @@ function nodeSink(response: NodeResponse): EventSink {
         response.on('close', done)
       }),
     end: () => response.end(),
-    destroy: () => (response as ServerResponse).destroy(),
+    // Once the response is finished, the socket may already carry the client's next request.
+    destroy: () => {
+      if (!response.writableFinished) (response as ServerResponse).destroy()
+    },
   }
 }

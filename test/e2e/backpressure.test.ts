@@ -45,6 +45,34 @@ describe('a client that stops reading', () => {
     }
   })
 
+  it('lets a slow client that reads again drain its buffer, then tells it when to come back', async () => {
+    let closedReason: CloseReason | undefined
+    const server = await startServer(async (request, response) => {
+      const stream = createEventStream(request, response, { maxBufferedBytes: BOUND, heartbeat: 0 })
+      void stream.closed.then((reason) => {
+        closedReason = reason
+      })
+      for (let sent = 0; !stream.isClosed && sent < 200_000; sent++) {
+        void stream.send(EVENT)
+        if (sent % 64 === 0) await yieldToLoop()
+      }
+    })
+    const client = stalledClient(server.url)
+    try {
+      await expect.poll(() => closedReason, { timeout: 20_000 }).toBe('overflow')
+      let tail = ''
+      client.setEncoding('latin1').on('data', (text: string) => {
+        tail = (tail + text).slice(-200)
+      })
+      client.resume()
+      // The chunked response ends after the hint; the connection itself may stay open (keep-alive).
+      await expect.poll(() => tail, { timeout: 4000 }).toMatch(/retry: 1000\n\r\n0\r\n\r\n$/)
+    } finally {
+      client.destroy()
+      await server.close()
+    }
+  })
+
   it('makes an awaiting producer wait instead of buffering', async () => {
     let maxBuffered = 0
     let stream: EventStream | undefined

@@ -14,6 +14,7 @@ export class PublishError extends Error {
 
 const SINGLE_FIELDS = ['data', 'id', 'type', 'retry', 'private'] as const
 // CR, LF and every other control character: they would inject fields or confuse clients.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL = /[\u0000-\u001f\u007f]/
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 

@@ -11,6 +11,7 @@ import { type NodeResponse, sendError, sendJson } from './http-errors.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
 import { indexPage } from './index-page.js'
 import { createLogger } from './logger.js'
+import { createMetrics } from './metrics.js'
 
 export interface Gateway {
   readonly server: Server | Http2SecureServer
@@ -55,6 +56,7 @@ export function createGateway(
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
+  const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
 
   function trackStream(
     stream: EventStream,
@@ -97,6 +99,11 @@ export function createGateway(
         return
       case '/.well-known/mercure':
         await mercure(request, response, url)
+        return
+      case '/metrics':
+        if (method !== 'GET' && method !== 'HEAD') break
+        response.writeHead(200, { 'content-type': metrics.contentType })
+        response.end(await metrics.metrics())
         return
       case '/healthz':
         if (method !== 'GET' && method !== 'HEAD') break

@@ -16,8 +16,24 @@ export interface ResumeResult {
  * shared store, any node) is encoded once and the same bytes are written to every subscriber that
  * wants it, in the store's global order.
  */
+/** Running totals since start, read by the metrics endpoint: plain counters, nothing on the hot path. */
+export interface HubStats {
+  updates: number
+  deliveries: number
+  bytesOut: number
+  resumeRequests: number
+  slowSubscriberDisconnects: number
+}
+
 export class Hub {
   readonly subscribers = new Set<Subscriber>()
+  readonly stats: HubStats = {
+    updates: 0,
+    deliveries: 0,
+    bytesOut: 0,
+    resumeRequests: 0,
+    slowSubscriberDisconnects: 0,
+  }
   private readonly unsubscribe: () => void
   private trimTimer: ReturnType<typeof setInterval> | undefined
 
@@ -47,6 +63,7 @@ export class Hub {
     this.subscribers.add(subscriber)
     subscriber.lastSequence = await this.store.newestSequence()
     if (from === undefined) return { known: true, history: [] }
+    this.stats.resumeRequests++
     const history: StoredUpdate[] = []
     let page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE)
     const known = page.known
@@ -63,11 +80,14 @@ export class Hub {
   attach(subscriber: Subscriber, history: readonly StoredUpdate[]): void {
     const stream = subscriber.stream
     if (stream === undefined) return
-    for (const update of history) void stream.write(encodeUpdate(update))
+    for (const update of history) this.write(subscriber, encodeUpdate(update))
     const pending = subscriber.pending ?? []
     subscriber.pending = undefined
     for (const update of pending) this.deliver(subscriber, update, encodeUpdate(update))
-    void stream.closed.then(() => this.subscribers.delete(subscriber))
+    void stream.closed.then((reason) => {
+      this.subscribers.delete(subscriber)
+      if (reason === 'overflow') this.stats.slowSubscriberDisconnects++
+    })
   }
 
   remove(subscriber: Subscriber): void {
@@ -80,6 +100,7 @@ export class Hub {
   }
 
   private dispatch(update: StoredUpdate): void {
+    this.stats.updates++
     let bytes: Uint8Array | undefined
     for (const subscriber of this.subscribers) {
       if (subscriber.pending !== undefined) {
@@ -95,7 +116,14 @@ export class Hub {
   private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: Uint8Array): void {
     if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) return
     subscriber.lastSequence = update.sequence
-    void subscriber.stream?.write(bytes)
+    this.write(subscriber, bytes)
+  }
+
+  private write(subscriber: Subscriber, bytes: Uint8Array): void {
+    if (subscriber.stream === undefined) return
+    this.stats.deliveries++
+    this.stats.bytesOut += bytes.length
+    void subscriber.stream.write(bytes)
   }
 }
 

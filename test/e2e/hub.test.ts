@@ -395,6 +395,24 @@ describe('publishing errors', () => {
   })
 })
 
+describe('metrics', () => {
+  it('counts updates, deliveries, bytes, resumes and subscribers per topic on /metrics', async () => {
+    const topic = freshTopic()
+    const subscription = await subscribe(`${hub}?topic=${encodeURIComponent(topic)}&lastEventID=earliest`)
+    await publish(hub, [['topic', topic], ['data', 'counted']], token)
+    await subscription.waitFor(1)
+    const text = await (await fetch(`${gateway.url}/metrics`)).text()
+    subscription.close()
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1])
+    expect(value('streamgate_updates_published_total')).toBeGreaterThan(0)
+    expect(value('streamgate_deliveries_total')).toBeGreaterThan(0)
+    expect(value('streamgate_bytes_out_total')).toBeGreaterThan(0)
+    expect(value('streamgate_resume_requests_total')).toBeGreaterThan(0)
+    expect(value('streamgate_connections_open')).toBeGreaterThan(0)
+    expect(text).toContain(`streamgate_subscribers{topic="${topic}"} 1`)
+  })
+})
+
 describe('the CLI', () => {
   it('publish prints the id; token mints what the hub accepts', async () => {
     const topic = freshTopic()

@@ -399,7 +399,14 @@ describe('metrics', () => {
   it('counts updates, deliveries, bytes, resumes and subscribers per topic on /metrics', async () => {
     const topic = freshTopic()
     const subscription = await subscribe(`${hub}?topic=${encodeURIComponent(topic)}&lastEventID=earliest`)
-    await publish(hub, [['topic', topic], ['data', 'counted']], token)
+    await publish(
+      hub,
+      [
+        ['topic', topic],
+        ['data', 'counted'],
+      ],
+      token,
+    )
     await subscription.waitFor(1)
     const text = await (await fetch(`${gateway.url}/metrics`)).text()
     subscription.close()

@@ -1,6 +1,12 @@
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import { errors, jwtVerify, SignJWT } from 'jose'
-import { exactSelector, SelectorError, type TopicSelector, uriTemplateSelector } from './topic-selector.js'
+import {
+  exactSelector,
+  SelectorError,
+  type TopicSelector,
+  uriTemplateSelector,
+  urlPatternSelector,
+} from './topic-selector.js'
 
 /** What a verified token allows: topic selectors for publishing and for private updates. */
 export interface Claims {
@@ -78,15 +84,25 @@ export async function verifyToken(token: string, verification: VerificationKey):
   return claims
 }
 
-/** Claim entries are exact topics, `*`, or URI templates (as in Mercure). */
+/**
+ * Claim entries: strings (0.x: exact topics, `*`, URI templates), or objects of Mercure 1.0
+ * (`{ match, matchType }`, matchType `exact`, `urlpattern` or `uritemplate`).
+ */
 function selectorsOf(value: unknown): TopicSelector[] {
   if (!Array.isArray(value)) return []
   const selectors: TopicSelector[] = []
   for (const entry of value) {
-    if (typeof entry !== 'string') continue
     try {
-      selectors.push(entry.includes('{') ? uriTemplateSelector(entry) : exactSelector(entry))
+      if (typeof entry === 'string') {
+        selectors.push(entry.includes('{') ? uriTemplateSelector(entry) : exactSelector(entry))
+      } else if (typeof entry?.match === 'string') {
+        const type = String(entry.matchType ?? 'exact').toLowerCase()
+        if (type === 'exact') selectors.push(exactSelector(entry.match))
+        else if (type === 'urlpattern') selectors.push(urlPatternSelector(entry.match))
+        else if (type === 'uritemplate') selectors.push(uriTemplateSelector(entry.match))
+      }
     } catch (error) {
+      // A selector this hub cannot match grants nothing.
       if (!(error instanceof SelectorError)) throw error
     }
   }

@@ -42,8 +42,9 @@ const MAX_SELECTORS = 100
 
 /**
  * The Mercure hub endpoint (`/.well-known/mercure`): GET subscribes, POST publishes. The current
- * specification's parameters (`match`, `match_urlpattern`, `last_event_id`) and the 0.x ones
- * (`topic` as URI template, `lastEventID`) are both understood.
+ * specification's parameters (`match`/`matchExact`, `matchURLPattern`, also spelled
+ * `match_urlpattern`, `last_event_id`) and the 0.x ones (`topic` as URI template, `lastEventID`)
+ * are all understood.
  */
 export function createMercureHandler(hub: Hub, options: MercureOptions) {
   return async (request: Request, response: Response, url: URL): Promise<void> => {
@@ -77,10 +78,11 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   if (claims === undefined && !options.anonymous) {
     throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'this hub requires a subscriber token')
   }
+  const all = (...names: string[]) => names.flatMap((name) => url.searchParams.getAll(name))
   const selectors: TopicSelector[] = [
-    ...url.searchParams.getAll('match').map(exactSelector),
-    ...url.searchParams.getAll('match_urlpattern').map(urlPatternSelector),
-    ...url.searchParams.getAll('topic').map(uriTemplateSelector),
+    ...all('match', 'matchExact').map(exactSelector),
+    ...all('match_urlpattern', 'matchURLPattern').map(urlPatternSelector),
+    ...all('topic').map(uriTemplateSelector),
   ]
   if (selectors.length === 0) {
     throw new PublishError(

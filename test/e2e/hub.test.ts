@@ -81,6 +81,11 @@ describe('public delivery', () => {
       (topic: string) => `match_urlpattern=${encodeURIComponent(`${topic.replace(/\/[^/]*$/, '')}/:id`)}`,
       true,
     ],
+    [
+      'matchURLPattern= (Mercure 1.0 spelling)',
+      (topic: string) => `matchURLPattern=${encodeURIComponent(`${topic.replace(/\/[^/]*$/, '')}/*`)}`,
+      true,
+    ],
     ['topic=*', () => 'topic=*', true],
     ['another exact topic', () => `match=${encodeURIComponent('https://example.com/other')}`, false],
   ])('selects by %s', async (_name, query, expected) => {
@@ -142,6 +147,29 @@ describe('private updates', () => {
     expect(allowed.events.map((event) => event.data)).toEqual(['secret', 'public'])
     expect(anonymous.events.map((event) => event.data)).toEqual(['public'])
     expect(other.events.map((event) => event.data)).toEqual(['public'])
+  })
+
+  it('reads Mercure 1.0 object claims ({ match, matchType })', async () => {
+    const topic = freshTopic()
+    const objectClaims = await signToken(TEST_SECRET, {
+      subscribe: [
+        { match: `${topic.replace(/\/[^/]*$/, '')}/:id`, matchType: 'urlpattern' },
+      ] as unknown as string[],
+    })
+    const subscription = await subscribe(`${hub}?match=${encodeURIComponent(topic)}`, {
+      authorization: `Bearer ${objectClaims}`,
+    })
+    await publish(
+      hub,
+      [
+        ['topic', topic],
+        ['data', 'object claim'],
+        ['private', 'on'],
+      ],
+      token,
+    )
+    await subscription.waitFor(1)
+    subscription.close()
   })
 
   it('reads the token from the mercureAuthorization cookie', async () => {

@@ -33,6 +33,7 @@ export function serveCommand(): Command {
     .addOption(flag('--subscriber-jwt-secret <secret>', 'HS256 secret for subscriber tokens only'))
     .addOption(flag('--anonymous', 'subscribers without a token receive public updates (default)'))
     .addOption(new Option('--no-anonymous', 'require a subscriber token'))
+    .addOption(flag('--subscriptions', 'presence updates and the active subscriptions API'))
     .addOption(flag('--max-body <size>', 'largest publish body (default 1MiB)'))
     .addOption(flag('--history-size <n>', 'updates kept for resuming (default 10000)'))
     .addOption(flag('--history-max-age <duration>', 'how long updates are kept, e.g. 24h (default)'))

@@ -53,6 +53,7 @@ export function createGateway(
     ...verificationKeys(hubSetup),
     anonymous: config.anonymous,
     maxBody: config.maxBody,
+    subscriptions: config.subscriptions,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
@@ -89,6 +90,10 @@ export function createGateway(
     const method = request.method ?? 'GET'
     if (method === 'OPTIONS') {
       answerPreflight(request, response, cors)
+      return
+    }
+    if (url.pathname.startsWith('/.well-known/mercure/')) {
+      await mercure(request, response, url)
       return
     }
     switch (url.pathname) {

@@ -12,6 +12,7 @@ describe('gateway configuration', () => {
       logLevel: 'info',
       store: 'sqlite:./.streamgate/hub.db',
       anonymous: true,
+      subscriptions: false,
       maxBody: 1024 * 1024,
       historySize: 10_000,
       historyMaxAge: 86_400,

@@ -76,6 +76,7 @@ export const gatewayConfigSchema = z
     publisherJwtSecret: z.string().min(1).optional(),
     subscriberJwtSecret: z.string().min(1).optional(),
     anonymous: flag.default(true),
+    subscriptions: flag.default(false),
     maxBody: byteSize.default(1024 * 1024),
     historySize: integer(1, 100_000_000).default(10_000),
     historyMaxAge: duration.default(24 * 3600),

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { Hub } from '../hub/hub.js'
-import type { TopicSelector } from '../hub/topic-selector.js'
+import { selectorSource } from '../hub/topic-selector.js'
 
 /** Topics labelled one by one; the rest are summed under "other", so the label set stays bounded. */
 const TOPIC_LABELS = 50
@@ -57,7 +57,7 @@ export function createMetrics(hub: Hub, openStreams: () => number): Registry {
       const counts = new Map<string, number>()
       for (const subscriber of hub.subscribers) {
         for (const selector of subscriber.selectors) {
-          const label = selectorLabel(selector)
+          const label = selectorSource(selector)
           counts.set(label, (counts.get(label) ?? 0) + 1)
         }
       }
@@ -68,15 +68,4 @@ export function createMetrics(hub: Hub, openStreams: () => number): Registry {
     },
   })
   return registry
-}
-
-function selectorLabel(selector: TopicSelector): string {
-  switch (selector.kind) {
-    case 'any':
-      return '*'
-    case 'exact':
-      return selector.topic
-    case 'pattern':
-      return selector.source
-  }
 }

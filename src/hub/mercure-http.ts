@@ -13,6 +13,7 @@ import type { Hub } from './hub.js'
 import { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
 import { DuplicateIdError, type ResumePoint } from './store/store.js'
 import { Subscriber } from './subscriber.js'
+import { listSubscriptions, publishPresence, SUBSCRIPTIONS_PATH } from './subscriptions.js'
 import {
   exactSelector,
   SelectorError,
@@ -33,6 +34,8 @@ export interface MercureOptions {
   /** Largest publish body, in bytes. */
   maxBody: number
   streamOptions: EventStreamOptions
+  /** Publish presence updates and answer the active subscriptions API. */
+  subscriptions?: boolean
   /** Each subscription's stream, for the application's registry (logs, shutdown). */
   onStream?: (stream: EventStream, request: Request) => void
 }
@@ -49,6 +52,31 @@ const MAX_SELECTORS = 100
 export function createMercureHandler(hub: Hub, options: MercureOptions) {
   return async (request: Request, response: Response, url: URL): Promise<void> => {
     try {
+      if (url.pathname !== '/.well-known/mercure') {
+        if (
+          !options.subscriptions ||
+          !url.pathname.startsWith(SUBSCRIPTIONS_PATH) ||
+          request.method !== 'GET'
+        ) {
+          fail(response, 404, 'SG_ERR_NOT_FOUND', `no route for ${url.pathname}`)
+          return
+        }
+        const claims = await claimsOf(request, options.subscriberKey)
+        if (claims === undefined) {
+          throw new AuthorizationError(
+            401,
+            'SG_ERR_UNAUTHORIZED',
+            'the subscriptions API requires a subscriber token',
+          )
+        }
+        const { status, document } = await listSubscriptions(hub, url.pathname, claims.subscribe)
+        ;(response as ServerResponse).writeHead(status, {
+          'content-type': 'application/ld+json',
+          'cache-control': 'no-store',
+        })
+        response.end(JSON.stringify(document))
+        return
+      }
       if (request.method === 'GET') await subscribe(hub, options, request, response, url)
       else if (request.method === 'POST') await publish(hub, options, request, response)
       else
@@ -134,6 +162,10 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
     )
   }
   hub.attach(subscriber, result.history)
+  if (options.subscriptions) {
+    await publishPresence(hub, subscriber, true)
+    void stream.closed.then(() => publishPresence(hub, subscriber, false))
+  }
 }
 
 function resumeRequested(request: Request, url: URL): ResumePoint | undefined {

@@ -114,6 +114,18 @@ export function urlPatternSelector(value: string): TopicSelector {
   return { kind: 'pattern', source: value, elements }
 }
 
+/** The selector as the subscriber wrote it. */
+export function selectorSource(selector: TopicSelector): string {
+  switch (selector.kind) {
+    case 'any':
+      return '*'
+    case 'exact':
+      return selector.topic
+    case 'pattern':
+      return selector.source
+  }
+}
+
 export function selectorMatches(selector: TopicSelector, topic: string): boolean {
   switch (selector.kind) {
     case 'any':

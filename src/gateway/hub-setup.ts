@@ -19,7 +19,7 @@ export interface HubSetup {
 export function createHubFromConfig(config: GatewayConfig): HubSetup {
   const store = openStore(config.store, config.historySize)
   const hub = new Hub(store, { maxCount: config.historySize, maxAge: config.historyMaxAge * 1000 })
-  const configured = config.jwtSecret
+  const configured = readKeyValue(config.jwtSecret, '--jwt-secret')
   let generatedSecretFile: string | undefined
   let fallback = configured
   if (
@@ -31,8 +31,10 @@ export function createHubFromConfig(config: GatewayConfig): HubSetup {
   }
   return {
     hub,
-    publisherSecret: config.publisherJwtSecret ?? (fallback as string),
-    subscriberSecret: config.subscriberJwtSecret ?? (fallback as string),
+    publisherSecret:
+      readKeyValue(config.publisherJwtSecret, '--publisher-jwt-secret') ?? (fallback as string),
+    subscriberSecret:
+      readKeyValue(config.subscriberJwtSecret, '--subscriber-jwt-secret') ?? (fallback as string),
     generatedSecretFile,
   }
 }
@@ -41,6 +43,16 @@ export const verificationKeys = (setup: HubSetup) => ({
   publisherKey: secretKey(setup.publisherSecret),
   subscriberKey: secretKey(setup.subscriberSecret),
 })
+
+/** A secret, or a PEM public key given inline or as @file. */
+function readKeyValue(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined || !value.startsWith('@')) return value
+  try {
+    return readFileSync(value.slice(1), 'utf8')
+  } catch (error) {
+    throw new ConfigError(`${flag}: cannot read ${value.slice(1)} (${(error as NodeJS.ErrnoException).code})`)
+  }
+}
 
 function openStore(spec: string, historySize: number): UpdateStore {
   if (spec === 'memory') return new MemoryStore(historySize)

@@ -1,4 +1,4 @@
-import { createSecretKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { errors, jwtVerify, SignJWT } from 'jose'
 import {
   exactSelector,
@@ -33,9 +33,23 @@ export class AuthorizationError extends Error {
   }
 }
 
-/** An HS256 key from a shared secret. */
+/**
+ * The verification key from a configured value: a PEM public key (RSA: RS256/384/512; EC:
+ * ES256/384/512, by curve) when it is one, else an HS256 shared secret. Only the algorithms of that
+ * key are accepted, so a token cannot choose another (algorithm confusion), and never `none`.
+ */
 export function secretKey(secret: string): VerificationKey {
-  return { key: createSecretKey(Buffer.from(secret, 'utf8')), algorithms: ['HS256'] }
+  if (!secret.includes('-----BEGIN')) {
+    return { key: createSecretKey(Buffer.from(secret, 'utf8')), algorithms: ['HS256'] }
+  }
+  const key = createPublicKey(secret)
+  if (key.asymmetricKeyType === 'rsa') return { key, algorithms: ['RS256', 'RS384', 'RS512'] }
+  if (key.asymmetricKeyType === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve
+    const algorithm = curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : 'ES256'
+    return { key, algorithms: [algorithm] }
+  }
+  throw new Error(`unsupported public key type ${key.asymmetricKeyType}: use RSA or EC`)
 }
 
 /**

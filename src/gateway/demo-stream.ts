@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createEventStream, type EventStream, type EventStreamOptions } from '../server/index.js'
-import { type NodeResponse, sendError } from './http-errors.js'
+import { type NodeResponse, sendError } from '../server/json-response.js'
 
 const DEFAULT_INTERVAL_MS = 1000
 const DEFAULT_COUNT = 10

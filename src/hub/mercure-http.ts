@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeEvent } from '../protocol/encoder.js'
 import { createEventStream, type EventStream, type EventStreamOptions } from '../server/index.js'
+import { sendError, sendJson } from '../server/json-response.js'
 import {
   AuthorizationError,
   type Claims,
@@ -232,15 +233,11 @@ function readBody(request: Request, maxBody: number): Promise<Uint8Array> {
 }
 
 function fail(response: Response, status: number, code: string, message: string): void {
-  if (response.headersSent) {
-    response.end()
-    return
-  }
-  const body = JSON.stringify({ error: { code, message } })
-  ;(response as ServerResponse).writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    ...(status === 401 ? { 'www-authenticate': 'Bearer realm="mercure"' } : {}),
-  })
-  response.end(body)
+  sendError(
+    response,
+    status,
+    code,
+    message,
+    status === 401 ? { 'www-authenticate': 'Bearer realm="mercure"' } : {},
+  )
 }

@@ -7,5 +7,6 @@ export {
 } from './event-stream.js'
 export { type CorsOptions, corsHeaders, eventStreamHeaders } from './headers.js'
 export { HeartbeatScheduler, sharedHeartbeat } from './heartbeat.js'
+export { type NodeResponse, sendError, sendJson } from './json-response.js'
 export { createEventStream } from './node.js'
 export { eventStreamResponse, type WebEventStream, type WebEventStreamOptions } from './web.js'

@@ -5,6 +5,7 @@ import {
   type HistoryPage,
   newUpdateId,
   type ResumePoint,
+  resolveResumePoint,
   type UpdateStore,
 } from './store.js'
 
@@ -34,13 +35,7 @@ export class MemoryStore implements UpdateStore {
     limit: number,
     afterSequence?: number,
   ): Promise<HistoryPage> {
-    let known = true
-    let after = afterSequence ?? 0
-    if (afterSequence === undefined && from !== 'earliest') {
-      const sequence = this.sequenceById.get(from.after)
-      if (sequence === undefined) known = false
-      else after = sequence
-    }
+    const { known, after } = resolveResumePoint(from, afterSequence, (id) => this.sequenceById.get(id))
     const updates: StoredUpdate[] = []
     let through = after
     // Sequences are dense from the oldest kept one: jump straight to the first to read.

@@ -8,6 +8,7 @@ import {
   type HistoryPage,
   newUpdateId,
   type ResumePoint,
+  resolveResumePoint,
   type UpdateStore,
 } from './store.js'
 
@@ -149,13 +150,11 @@ export class SqliteStore implements UpdateStore {
     limit: number,
     afterSequence?: number,
   ): Promise<HistoryPage> {
-    let known = true
-    let after = afterSequence ?? 0
-    if (afterSequence === undefined && from !== 'earliest') {
-      const row = this.statements.sequenceOf.get(from.after)
-      if (row === undefined) known = false
-      else after = row.sequence
-    }
+    const { known, after } = resolveResumePoint(
+      from,
+      afterSequence,
+      (id) => this.statements.sequenceOf.get(id)?.sequence,
+    )
     const updates: StoredUpdate[] = []
     let through = after
     for (;;) {

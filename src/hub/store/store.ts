@@ -54,6 +54,21 @@ export class DuplicateIdError extends Error {
   }
 }
 
+/**
+ * The sequence to read after: a later page's `afterSequence`, else the resume point's id looked up
+ * (unknown: from the start, and said so), else the start.
+ */
+export function resolveResumePoint(
+  from: ResumePoint,
+  afterSequence: number | undefined,
+  sequenceOf: (id: string) => number | undefined,
+): { known: boolean; after: number } {
+  if (afterSequence !== undefined) return { known: true, after: afterSequence }
+  if (from === 'earliest') return { known: true, after: 0 }
+  const sequence = sequenceOf(from.after)
+  return sequence === undefined ? { known: false, after: 0 } : { known: true, after: sequence }
+}
+
 /** Mercure ids are IRIs; the hub makes URNs. */
 export function newUpdateId(): string {
   return `urn:uuid:${crypto.randomUUID()}`

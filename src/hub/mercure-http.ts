@@ -71,11 +71,7 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
           )
         }
         const { status, document } = await listSubscriptions(hub, url.pathname, claims.subscribe)
-        ;(response as ServerResponse).writeHead(status, {
-          'content-type': 'application/ld+json',
-          'cache-control': 'no-store',
-        })
-        response.end(JSON.stringify(document))
+        sendJson(response, status, document, {}, 'application/ld+json')
         return
       }
       if (request.method === 'GET') await subscribe(hub, options, request, response, url)

@@ -1,6 +1,7 @@
 // `npm run bench -- <name...>`: runs the named benchmarks (all when none is named).
 const benchmarks: Record<string, () => Promise<unknown>> = {
   parser: () => import('./parser.js'),
+  fanout: () => import('./fanout.js'),
 }
 
 const names = process.argv.slice(2)

@@ -1,0 +1,208 @@
+import { type ChildProcess, fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { signToken } from '../src/hub/authorization.js'
+
+/**
+ * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
+ * held by a load client in a separate process with raw sockets. For each server: idle memory per
+ * connection, publish→receive latency at 10 updates/s, and at saturation the delivered events/s and
+ * the server's CPU-seconds per million deliveries (read from /proc). Sizes from FANOUT_N (default
+ * 1000,10000), phases from FANOUT_SECONDS (default 5).
+ */
+const SECRET = 'fanout-benchmark-secret-32-bytes!'
+const sizes = (process.env.FANOUT_N ?? '1000,10000').split(',').map(Number)
+const seconds = Number(process.env.FANOUT_SECONDS ?? 5)
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
+interface ServerUnderTest {
+  name: string
+  start(): Promise<{ child: ChildProcess; port: number }>
+  subscribePath: string
+  publish(port: number, data: string): Promise<void>
+}
+
+const tsx = ['--import', 'tsx']
+const token = await signToken(SECRET, { publish: ['*'] })
+
+const servers: ServerUnderTest[] = [
+  {
+    name: 'streamgate hub',
+    start: () =>
+      startChild(
+        process.execPath,
+        [
+          here('../bin/streamgate'),
+          'serve',
+          '--port',
+          '0',
+          '--store',
+          'memory',
+          '--jwt-secret',
+          SECRET,
+          '--heartbeat',
+          '3600',
+          '--subscriber-buffer',
+          '64MiB',
+          '--log-level',
+          'info',
+        ],
+        (line) => {
+          const entry = JSON.parse(line) as { msg?: string; url?: string }
+          return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
+        },
+      ),
+    subscribePath: '/.well-known/mercure?topic=bench',
+    publish: async (port, data) => {
+      const response = await fetch(`http://127.0.0.1:${port}/.well-known/mercure`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ topic: 'bench', data }),
+      })
+      await response.arrayBuffer()
+    },
+  },
+  peer('bare node:http', 'fanout/peer-node-http.ts'),
+  peer('better-sse channel', 'fanout/peer-better-sse.ts'),
+]
+
+function peer(name: string, file: string): ServerUnderTest {
+  return {
+    name,
+    start: () => startChild(process.execPath, [...tsx, here(file)], (line) => JSON.parse(line).port),
+    subscribePath: '/events',
+    publish: async (port, data) => {
+      const response = await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body: data })
+      await response.arrayBuffer()
+    },
+  }
+}
+
+async function startChild(
+  command: string,
+  args: string[],
+  portOf: (line: string) => number | undefined,
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = ''
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+      buffered += text
+      for (const line of buffered.split('\n').slice(0, -1)) {
+        try {
+          const found = portOf(line)
+          if (found !== undefined) resolve(found)
+        } catch {
+          // Not a JSON line.
+        }
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1)
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  })
+  return { child, port }
+}
+
+/** CPU seconds (user + system) and resident bytes of a process, from /proc. */
+function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  const ticks = Number(fields[11]) + Number(fields[12])
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1])
+  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 }
+}
+
+function ask<T>(client: ChildProcess, type: string, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type: string } & T) => {
+      if (message.type !== reply) return
+      client.off('message', onMessage)
+      resolve(message)
+    }
+    client.on('message', onMessage)
+    client.send({ type })
+  })
+}
+
+const percentile = (values: number[], p: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
+  Number.NaN
+
+async function measure(server: ServerUnderTest, subscribers: number) {
+  const { child, port } = await server.start()
+  const pid = child.pid as number
+  await sleep(500)
+  const before = usage(pid)
+  const client = fork(here('fanout/load-client.ts'), [], {
+    execArgv: tsx,
+    env: {
+      ...process.env,
+      FANOUT_PORT: String(port),
+      FANOUT_PATH: server.subscribePath,
+      FANOUT_SUBSCRIBERS: String(subscribers),
+    },
+  })
+  await once(client, 'message')
+  await sleep(1000)
+  const idle = usage(pid)
+  const rssPerConnection = (idle.rssBytes - before.rssBytes) / subscribers
+
+  // Latency at a moderate, fixed rate.
+  await ask(client, 'measure-latency', 'measuring')
+  for (let index = 0; index < seconds * 10; index++) {
+    await server.publish(port, `t=${performance.timeOrigin + performance.now()}`)
+    await sleep(100)
+  }
+  await sleep(500)
+  const { latencies } = await ask<{ latencies: number[] }>(client, 'latencies', 'latencies')
+
+  // Saturation: publishers as fast as the server takes them, then wait for delivery to finish.
+  const startCount = (await ask<{ events: number }>(client, 'count', 'count')).events
+  const cpuBefore = usage(pid).cpuSeconds
+  const started = performance.now()
+  const deadline = started + seconds * 1000
+  const payload = 'x'.repeat(100)
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (performance.now() < deadline) await server.publish(port, payload)
+    }),
+  )
+  let delivered = 0
+  for (let previous = -1; delivered !== previous; ) {
+    previous = delivered
+    await sleep(300)
+    delivered = (await ask<{ events: number }>(client, 'count', 'count')).events - startCount
+  }
+  const elapsed = (performance.now() - started - 300) / 1000
+  const cpuSeconds = usage(pid).cpuSeconds - cpuBefore
+
+  client.send({ type: 'stop' })
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+  return {
+    server: server.name,
+    subscribers,
+    deliveriesPerSecond: delivered / elapsed,
+    cpuPerMillion: (cpuSeconds / delivered) * 1e6,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    samples: latencies.length,
+    rssPerConnection,
+  }
+}
+
+console.log(`fan-out benchmark — Node ${process.version}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores`)
+console.log(`phases of ${seconds} s; latency at 10 updates/s; saturation with 4 concurrent publishers\n`)
+for (const subscribers of sizes) {
+  for (const server of servers) {
+    const result = await measure(server, subscribers)
+    console.log(
+      `N=${subscribers} ${result.server.padEnd(20)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +
+        `${result.cpuPerMillion.toFixed(2).padStart(6)} CPU-s per 1M  ` +
+        `p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms (${result.samples} samples)  ` +
+        `${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
+    )
+  }
+}

@@ -67,6 +67,7 @@ const servers: ServerUnderTest[] = [
   },
   peer('bare node:http', 'fanout/peer-node-http.ts'),
   peer('better-sse channel', 'fanout/peer-better-sse.ts'),
+  ...(process.env.FANOUT_EXPERIMENT ? [peer('raw socket frames', 'fanout/peer-node-socket.ts')] : []),
 ]
 
 function peer(name: string, file: string): ServerUnderTest {

@@ -1,4 +1,5 @@
 import { encodeEvent } from '../protocol/encoder.js'
+import { EncodedEvent } from '../server/encoded-event.js'
 import type { HistoryBounds, ResumePoint, UpdateStore } from './store/store.js'
 import type { Subscriber } from './subscriber.js'
 import type { NewUpdate, StoredUpdate } from './update.js'
@@ -101,7 +102,7 @@ export class Hub {
 
   private dispatch(update: StoredUpdate): void {
     this.stats.updates++
-    let bytes: Uint8Array | undefined
+    let bytes: EncodedEvent | undefined
     for (const subscriber of this.subscribers) {
       if (subscriber.pending !== undefined) {
         subscriber.pending.push(update)
@@ -113,13 +114,13 @@ export class Hub {
     }
   }
 
-  private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: Uint8Array): void {
+  private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: EncodedEvent): void {
     if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) return
     subscriber.lastSequence = update.sequence
     this.write(subscriber, bytes)
   }
 
-  private write(subscriber: Subscriber, bytes: Uint8Array): void {
+  private write(subscriber: Subscriber, bytes: EncodedEvent): void {
     if (subscriber.stream === undefined) return
     this.stats.deliveries++
     this.stats.bytesOut += bytes.length
@@ -130,8 +131,10 @@ export class Hub {
 const textEncoder = new TextEncoder()
 
 /** An update on the wire; encoded once per publish, whatever the number of subscribers. */
-export function encodeUpdate(update: StoredUpdate): Uint8Array {
-  return textEncoder.encode(
-    encodeEvent({ id: update.id, event: update.type, data: update.data, retry: update.retry }),
+export function encodeUpdate(update: StoredUpdate): EncodedEvent {
+  return new EncodedEvent(
+    textEncoder.encode(
+      encodeEvent({ id: update.id, event: update.type, data: update.data, retry: update.retry }),
+    ),
   )
 }

@@ -1,5 +1,6 @@
 import { encodeEvent } from '../protocol/encoder.js'
 import type { OutgoingEvent } from '../protocol/types.js'
+import type { EncodedEvent } from './encoded-event.js'
 import type { CorsOptions } from './headers.js'
 import { type HeartbeatScheduler, type HeartbeatTarget, sharedHeartbeat } from './heartbeat.js'
 
@@ -41,7 +42,7 @@ export interface EventStream {
   /** Writes a comment line (`: text`), e.g. a heartbeat of your own. */
   comment(text: string): Promise<boolean>
   /** Writes bytes already in event-stream format: one encoded event written to many streams. */
-  write(chunk: Uint8Array | string): Promise<boolean>
+  write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean>
   /** Ends the stream, optionally telling the client when to reconnect. */
   close(options?: { retry?: number }): void
 }
@@ -52,7 +53,7 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024
 /** What a runtime adapter provides: a byte sink with its buffer level. */
 export interface EventSink {
   /** Queues the chunk; false when the sink wants the writer to wait for `drained()`. */
-  write(chunk: Uint8Array | string): boolean
+  write(chunk: Uint8Array | string | EncodedEvent): boolean
   bufferedBytes(): number
   /** Resolves when the buffer has drained or the connection has closed. */
   drained(): Promise<void>
@@ -125,7 +126,7 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
     return this.write(encodeEvent({ comment: text }))
   }
 
-  write(chunk: Uint8Array | string): Promise<boolean> {
+  write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean> {
     if (this.isClosed) return REFUSED
     // Strings are measured in characters, not bytes: close enough for a bound on memory.
     if (this.sink.bufferedBytes() + chunk.length > this.maxBufferedBytes) {

@@ -1,3 +1,4 @@
+export { chunkFrame, EncodedEvent } from './encoded-event.js'
 export {
   type CloseReason,
   DEFAULT_HEARTBEAT_MS,

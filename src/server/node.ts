@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import type { Socket } from 'node:net'
+import { chunkFrame, EncodedEvent } from './encoded-event.js'
 import {
   type EventSink,
   type EventStream,
@@ -21,7 +23,7 @@ export function createEventStream(
   response: NodeResponse,
   options: EventStreamOptions = {},
 ): EventStream {
-  const sink = nodeSink(response)
+  const sink = nodeSink(request, response)
   const lastEventIdHeader = request.headers['last-event-id']
   const controller = new EventStreamController(
     sink,
@@ -43,20 +45,41 @@ export function createEventStream(
   return controller
 }
 
-function nodeSink(response: NodeResponse): EventSink {
+function nodeSink(request: NodeRequest, response: NodeResponse): EventSink {
+  // HTTP/1.1: after the first write has sent the headers, frames go straight to the socket (see
+  // EncodedEvent) while this response owns it (not a pipelined one queued behind another).
+  // `_httpMessage` is Node's own link; should it ever go, writes fall back to response.write.
+  const socket = request.httpVersionMajor === 1 ? (response as ServerResponse).socket : null
+  let headersWritten = false
+  const direct = () =>
+    headersWritten &&
+    socket !== null &&
+    (socket as { _httpMessage?: unknown })._httpMessage === response &&
+    (response as { chunkedEncoding?: boolean }).chunkedEncoding === true
   // Http2ServerResponse buffers in its Http2Stream.
   const buffer = 'stream' in response ? response.stream : response
+  const waitFor = 'stream' in response ? response : (socket ?? response)
   return {
-    write: (chunk) => (response as ServerResponse).write(chunk),
-    bufferedBytes: () => buffer.writableLength,
+    write: (chunk) => {
+      if (direct()) {
+        const frame =
+          chunk instanceof EncodedEvent
+            ? chunk.chunked
+            : chunkFrame(typeof chunk === 'string' ? textEncoder.encode(chunk) : chunk)
+        return (socket as Socket).write(frame)
+      }
+      headersWritten = true
+      return (response as ServerResponse).write(chunk instanceof EncodedEvent ? chunk.bytes : chunk)
+    },
+    bufferedBytes: () => buffer.writableLength + (socket?.writableLength ?? 0),
     drained: () =>
       new Promise<void>((resolve) => {
         const done = () => {
-          response.off('drain', done)
+          waitFor.off('drain', done)
           response.off('close', done)
           resolve()
         }
-        response.on('drain', done)
+        waitFor.on('drain', done)
         response.on('close', done)
       }),
     end: () => response.end(),
@@ -66,3 +89,5 @@ function nodeSink(response: NodeResponse): EventSink {
     },
   }
 }
+
+const textEncoder = new TextEncoder()

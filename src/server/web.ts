@@ -1,3 +1,4 @@
+import { EncodedEvent } from './encoded-event.js'
 import {
   DEFAULT_MAX_BUFFERED_BYTES,
   type EventSink,
@@ -53,7 +54,13 @@ export function eventStreamResponse(options: WebEventStreamOptions = {}): WebEve
 
   const sink: EventSink = {
     write(chunk) {
-      streamController.enqueue(typeof chunk === 'string' ? textEncoder.encode(chunk) : chunk)
+      streamController.enqueue(
+        typeof chunk === 'string'
+          ? textEncoder.encode(chunk)
+          : chunk instanceof EncodedEvent
+            ? chunk.bytes
+            : chunk,
+      )
       return (streamController.desiredSize ?? 0) > 0
     },
     bufferedBytes: () => highWaterMark - (streamController.desiredSize ?? 0),

@@ -43,9 +43,11 @@ export class Hub {
     history: HistoryBounds = { maxCount: 10_000, maxAge: 24 * 3600_000 },
   ) {
     this.unsubscribe = store.onAppend((update) => this.dispatch(update))
-    this.trimTimer = setInterval(() => void store.trim(history), 60_000)
+    // A failed trim (a busy or closing store) is simply tried again a minute later.
+    const trim = () => store.trim(history).catch(() => {})
+    this.trimTimer = setInterval(trim, 60_000)
     this.trimTimer.unref()
-    void store.trim(history)
+    void trim()
   }
 
   /** Stores the update and resolves once it is committed (and handed to local subscribers). */

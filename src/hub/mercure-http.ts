@@ -161,7 +161,8 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   hub.attach(subscriber, result.history)
   if (options.subscriptions) {
     await publishPresence(hub, subscriber, true)
-    void stream.closed.then(() => publishPresence(hub, subscriber, false))
+    // At shutdown the store may already be closed: the departure is then simply not recorded.
+    void stream.closed.then(() => publishPresence(hub, subscriber, false)).catch(() => {})
   }
 }
 

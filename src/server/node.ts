@@ -42,6 +42,9 @@ export function createEventStream(
   response.once('error', () => controller.terminate('error'))
   ;(response as ServerResponse).writeHead(200, headers)
   controller.open(options)
+  // The client may have gone while the application prepared the stream (a history read, say):
+  // its 'close' has then already fired.
+  if (response.destroyed || request.socket.destroyed) controller.markClosed('client')
   return controller
 }
 

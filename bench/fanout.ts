@@ -5,6 +5,7 @@ import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
+import { ensureNchan, startNchan } from './fanout/nchan.js'
 
 /**
  * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
@@ -67,6 +68,19 @@ const servers: ServerUnderTest[] = [
   },
   peer('bare node:http', 'fanout/peer-node-http.ts'),
   peer('better-sse channel', 'fanout/peer-better-sse.ts'),
+  ...(ensureNchan()
+    ? [
+        {
+          name: 'nginx + nchan',
+          start: startNchan,
+          subscribePath: '/events',
+          publish: async (port: number, data: string) => {
+            const response = await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body: data })
+            await response.arrayBuffer()
+          },
+        },
+      ]
+    : []),
   ...(process.env.FANOUT_EXPERIMENT ? [peer('raw socket frames', 'fanout/peer-node-socket.ts')] : []),
 ]
 

@@ -112,7 +112,8 @@ export class Hub {
       }
       if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
       bytes ??= encodeUpdate(update)
-      this.deliver(subscriber, update, bytes)
+      subscriber.lastSequence = update.sequence
+      this.write(subscriber, bytes)
     }
   }
 

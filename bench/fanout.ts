@@ -16,6 +16,8 @@ import { ensureNchan, startNchan } from './fanout/nchan.js'
  */
 const SECRET = 'fanout-benchmark-secret-32-bytes!'
 const sizes = (process.env.FANOUT_N ?? '1000,10000').split(',').map(Number)
+/** FANOUT_SERVERS=streamgate,nchan: only the servers whose names contain one of these words. */
+const only = process.env.FANOUT_SERVERS?.split(',')
 const seconds = Number(process.env.FANOUT_SECONDS ?? 5)
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 
@@ -211,7 +213,9 @@ async function measure(server: ServerUnderTest, subscribers: number) {
 console.log(`fan-out benchmark — Node ${process.version}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores`)
 console.log(`phases of ${seconds} s; latency at 10 updates/s; saturation with 4 concurrent publishers\n`)
 for (const subscribers of sizes) {
-  for (const server of servers) {
+  for (const server of servers.filter(
+    (each) => only === undefined || only.some((word) => each.name.includes(word)),
+  )) {
     const result = await measure(server, subscribers)
     console.log(
       `N=${subscribers} ${result.server.padEnd(20)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +

@@ -76,7 +76,9 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   readonly lastEventId: string
   readonly closed: Promise<CloseReason>
   lastWriteTick = 0
-  private readonly abortController = new AbortController()
+  // Made on first use of `signal`: an AbortController costs memory on every idle connection.
+  private abortController: AbortController | undefined
+  private closedFlag = false
   private readonly maxBufferedBytes: number
   private readonly heartbeatScheduler: HeartbeatScheduler | undefined
   private resolveClosed: (reason: CloseReason) => void = () => {}
@@ -109,11 +111,15 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   }
 
   get signal(): AbortSignal {
+    if (this.abortController === undefined) {
+      this.abortController = new AbortController()
+      if (this.closedFlag) this.abortController.abort()
+    }
     return this.abortController.signal
   }
 
   get isClosed(): boolean {
-    return this.abortController.signal.aborted
+    return this.closedFlag
   }
 
   send(event: OutgoingEvent): Promise<boolean> {
@@ -177,7 +183,8 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   markClosed(reason: CloseReason): void {
     if (this.isClosed) return
     this.heartbeatScheduler?.delete(this)
-    this.abortController.abort()
+    this.closedFlag = true
+    this.abortController?.abort()
     this.resolveClosed(reason)
   }
 }

@@ -16,6 +16,8 @@ import { ensureNchan, startNchan } from './fanout/nchan.js'
  */
 const SECRET = 'fanout-benchmark-secret-32-bytes!'
 const sizes = (process.env.FANOUT_N ?? '1000,10000').split(',').map(Number)
+/** FANOUT_IDLE_ONLY=1: only hold the connections and measure memory (for the largest N). */
+const idleOnly = process.env.FANOUT_IDLE_ONLY === '1'
 /** FANOUT_SERVERS=streamgate,nchan: only the servers whose names contain one of these words. */
 const only = process.env.FANOUT_SERVERS?.split(',')
 const seconds = Number(process.env.FANOUT_SECONDS ?? 5)
@@ -165,6 +167,22 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   await sleep(1000)
   const idle = usage(pid)
   const rssPerConnection = (idle.rssBytes - before.rssBytes) / subscribers
+  if (idleOnly) {
+    client.send({ type: 'stop' })
+    child.kill('SIGKILL')
+    await once(child, 'exit')
+    const none = Number.NaN
+    return {
+      server: server.name,
+      subscribers,
+      deliveriesPerSecond: none,
+      cpuPerMillion: none,
+      p50: none,
+      p99: none,
+      samples: 0,
+      rssPerConnection,
+    }
+  }
 
   // Latency at a moderate, fixed rate.
   await ask(client, 'measure-latency', 'measuring')
@@ -217,6 +235,12 @@ for (const subscribers of sizes) {
     (each) => only === undefined || only.some((word) => each.name.includes(word)),
   )) {
     const result = await measure(server, subscribers)
+    if (idleOnly) {
+      console.log(
+        `N=${subscribers} ${result.server.padEnd(20)} ${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
+      )
+      continue
+    }
     console.log(
       `N=${subscribers} ${result.server.padEnd(20)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +
         `${result.cpuPerMillion.toFixed(2).padStart(6)} CPU-s per 1M  ` +

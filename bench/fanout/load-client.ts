@@ -27,8 +27,9 @@ function onData(chunk: Buffer): void {
   }
 }
 
-function open(): void {
-  const socket = connect(port, '127.0.0.1')
+function open(index: number): void {
+  // Several loopback source addresses: one has about 28,000 ephemeral ports.
+  const socket = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${1 + (index % 4)}` })
   socket.setNoDelay(true)
   let first = true
   socket.on('data', (chunk: Buffer) => {
@@ -46,7 +47,7 @@ function open(): void {
 // Open in small batches: a burst of thousands of SYNs overflows the listen backlog.
 let opened = 0
 const timer = setInterval(() => {
-  for (let batch = 0; batch < 200 && opened < count; batch++, opened++) open()
+  for (let batch = 0; batch < 200 && opened < count; batch++, opened++) open(opened)
   if (opened >= count) clearInterval(timer)
 }, 10)
 

@@ -184,6 +184,10 @@ async function measure(server: ServerUnderTest, subscribers: number) {
     }
   }
 
+  // Warm-up, not measured: the first updates of a JIT-compiled server take the slow paths.
+  for (let index = 0; index < 20; index++) await server.publish(port, 'warm-up')
+  await sleep(500)
+
   // Latency at a moderate, fixed rate.
   await ask(client, 'measure-latency', 'measuring')
   for (let index = 0; index < seconds * 10; index++) {

@@ -6,6 +6,8 @@ import type { NewUpdate, StoredUpdate } from './update.js'
 
 /** Updates replayed per store read. */
 const REPLAY_PAGE = 1000
+/** Updates written together at most: one bit each in a 32-bit mask. */
+const MAX_BATCH = 31
 
 export interface ResumeResult {
   /** False when the requested id was unknown or evicted: the replay started at the earliest update. */
@@ -37,6 +39,7 @@ export class Hub {
   }
   private readonly unsubscribe: () => void
   private trimTimer: ReturnType<typeof setInterval> | undefined
+  private queue: StoredUpdate[] = []
 
   constructor(
     readonly store: UpdateStore,
@@ -102,18 +105,44 @@ export class Hub {
     this.unsubscribe()
   }
 
+  /**
+   * Updates committed in the same turn of the event loop are written together: one write per
+   * subscriber for all of them, so that at saturation several deliveries share one syscall.
+   */
   private dispatch(update: StoredUpdate): void {
     this.stats.updates++
-    let bytes: EncodedEvent | undefined
+    if (this.queue.push(update) === 1) setImmediate(this.flush)
+  }
+
+  private readonly flush = (): void => {
+    const updates = this.queue
+    this.queue = []
+    for (let start = 0; start < updates.length; start += MAX_BATCH)
+      this.fanOut(updates.slice(start, start + MAX_BATCH))
+  }
+
+  private fanOut(updates: readonly StoredUpdate[]): void {
+    const batch = new Batch(updates)
     for (const subscriber of this.subscribers) {
       if (subscriber.pending !== undefined) {
-        subscriber.pending.push(update)
+        subscriber.pending.push(...updates)
         continue
       }
-      if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
-      bytes ??= encodeUpdate(update)
-      subscriber.lastSequence = update.sequence
-      this.write(subscriber, bytes)
+      // Bit i set: the subscriber wants updates[i]. Subscribers that want the same ones share bytes.
+      let wanted = 0
+      let count = 0
+      for (let index = 0; index < updates.length; index++) {
+        const update = updates[index] as StoredUpdate
+        if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
+        wanted |= 1 << index
+        count++
+        subscriber.lastSequence = update.sequence
+      }
+      if (count === 0 || subscriber.stream === undefined) continue
+      const bytes = batch.bytes(wanted)
+      this.stats.deliveries += count
+      this.stats.bytesOut += bytes.length
+      void subscriber.stream.write(bytes)
     }
   }
 
@@ -140,4 +169,35 @@ export function encodeUpdate(update: StoredUpdate): EncodedEvent {
       encodeEvent({ id: update.id, event: update.type, data: update.data, retry: update.retry }),
     ),
   )
+}
+
+/** The updates of one flush, each encoded once, and their concatenations by wanted-mask. */
+class Batch {
+  private readonly encoded: (EncodedEvent | undefined)[] = []
+  private readonly combined = new Map<number, EncodedEvent>()
+
+  constructor(private readonly updates: readonly StoredUpdate[]) {}
+
+  bytes(wanted: number): EncodedEvent {
+    // A single update (the common case below saturation) needs no copy.
+    if ((wanted & (wanted - 1)) === 0) return this.one(31 - Math.clz32(wanted))
+    let bytes = this.combined.get(wanted)
+    if (bytes === undefined) {
+      const parts: Uint8Array[] = []
+      for (let index = 0; index < this.updates.length; index++)
+        if (wanted & (1 << index)) parts.push(this.one(index).bytes)
+      bytes = new EncodedEvent(Buffer.concat(parts))
+      this.combined.set(wanted, bytes)
+    }
+    return bytes
+  }
+
+  private one(index: number): EncodedEvent {
+    let bytes = this.encoded[index]
+    if (bytes === undefined) {
+      bytes = encodeUpdate(this.updates[index] as StoredUpdate)
+      this.encoded[index] = bytes
+    }
+    return bytes
+  }
 }

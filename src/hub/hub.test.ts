@@ -1,0 +1,74 @@
+import { setImmediate as nextTurn } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import { EncodedEvent } from '../server/encoded-event.js'
+import type { CloseReason, EventStream } from '../server/event-stream.js'
+import { Hub } from './hub.js'
+import { MemoryStore } from './store/memory.js'
+import { Subscriber } from './subscriber.js'
+import { exactSelector } from './topic-selector.js'
+
+/** An EventStream that records each write as text. */
+function recordingStream(): EventStream & { writes: string[] } {
+  const writes: string[] = []
+  const decoder = new TextDecoder()
+  return {
+    writes,
+    lastEventId: '',
+    closed: new Promise<CloseReason>(() => {}),
+    signal: new AbortController().signal,
+    isClosed: false,
+    send: async () => true,
+    comment: async () => true,
+    write: async (chunk) => {
+      const bytes = chunk instanceof EncodedEvent ? chunk.bytes : chunk
+      writes.push(typeof bytes === 'string' ? bytes : decoder.decode(bytes))
+      return true
+    },
+    close: () => {},
+  }
+}
+
+async function subscribed(hub: Hub, ...topics: string[]) {
+  const subscriber = new Subscriber(topics.map(exactSelector), [])
+  const { history } = await hub.subscribe(subscriber, undefined)
+  const stream = recordingStream()
+  subscriber.stream = stream
+  hub.attach(subscriber, history)
+  return stream
+}
+
+describe('Hub fan-out', () => {
+  it('writes the updates committed in one turn of the event loop as one write, in order', async () => {
+    const hub = new Hub(new MemoryStore())
+    const both = await subscribed(hub, 'a', 'b')
+    const onlyB = await subscribed(hub, 'b')
+    await Promise.all([
+      hub.publish({ id: '1', topics: ['a'], data: 'one', private: false }),
+      hub.publish({ id: '2', topics: ['b'], data: 'two', private: false }),
+      hub.publish({ id: '3', topics: ['a'], data: 'three', private: false }),
+    ])
+    await nextTurn()
+    expect(both.writes).toEqual(['id: 1\ndata: one\n\nid: 2\ndata: two\n\nid: 3\ndata: three\n\n'])
+    expect(onlyB.writes).toEqual(['id: 2\ndata: two\n\n'])
+    expect(hub.stats.deliveries).toBe(4)
+    await hub.publish({ id: '4', topics: ['b'], data: 'four', private: false })
+    await nextTurn()
+    expect(onlyB.writes).toEqual(['id: 2\ndata: two\n\n', 'id: 4\ndata: four\n\n'])
+    await hub.close()
+  })
+
+  it('splits a burst larger than one batch without losing or reordering updates', async () => {
+    const hub = new Hub(new MemoryStore())
+    const stream = await subscribed(hub, 't')
+    await Promise.all(
+      Array.from({ length: 100 }, (_, index) =>
+        hub.publish({ id: String(index), topics: ['t'], data: String(index), private: false }),
+      ),
+    )
+    await nextTurn()
+    const ids = [...stream.writes.join('').matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, index) => index))
+    expect(stream.writes.length).toBe(Math.ceil(100 / 31))
+    await hub.close()
+  })
+})

@@ -13,7 +13,7 @@ const flag = (flags: string, description: string) => {
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('run the gateway: the demo stream, health, and (coming) the hub and LLM proxy')
+    .description('run the gateway: the demo stream, the Mercure hub, the LLM proxy, metrics and health')
     .addOption(flag('--port <port>', 'port to listen on (default 8080; 0 picks a free one)'))
     .addOption(flag('--host <host>', 'address to bind (default 127.0.0.1)'))
     .addOption(flag('--heartbeat <seconds>', 'longest silence before a heartbeat comment (default 15)'))
@@ -37,8 +37,22 @@ export function serveCommand(): Command {
     .addOption(flag('--max-body <size>', 'largest publish body (default 1MiB)'))
     .addOption(flag('--history-size <n>', 'updates kept for resuming (default 10000)'))
     .addOption(flag('--history-max-age <duration>', 'how long updates are kept, e.g. 24h (default)'))
+    .addOption(
+      flag('--upstream <url>', 'OpenAI-compatible base URL with /v1 (env OPENAI_BASE_URL; default: demo)'),
+    )
+    .addOption(flag('--upstream-key <key>', 'key for --upstream (env OPENAI_API_KEY)'))
+    .addOption(flag('--anthropic-upstream <url>', 'Anthropic base URL, without /v1 (env ANTHROPIC_BASE_URL)'))
+    .addOption(flag('--anthropic-upstream-key <key>', 'key for --anthropic-upstream (env ANTHROPIC_API_KEY)'))
+    .addOption(flag('--api-key <key...>', 'gateway keys clients must present on the LLM routes'))
+    .addOption(flag('--auth', 'require --api-key on a non-loopback address (default)'))
+    .addOption(new Option('--no-auth', 'open the LLM routes without keys on any address'))
+    .addOption(
+      flag('--resume-grace <seconds>', 'how long a generation outlives its last viewer (default 30)'),
+    )
+    .addOption(flag('--key-rpm <n>', 'LLM requests per minute per gateway key (default 0: unlimited)'))
+    .addOption(flag('--key-concurrency <n>', 'LLM requests at once per gateway key (default 0: unlimited)'))
     .action(async (options: Record<string, unknown>) => {
-      const { config, gateway } = prepare(options)
+      const { config, gateway } = prepare(withProviderEnvironment(options))
       const logger = gateway.logger
       // Handlers first: a signal that arrives before them would kill the process without draining.
       let stopping = false
@@ -82,6 +96,29 @@ async function printStarterToken(gateway: ReturnType<typeof createGateway>, url:
       '',
     ].join('\n'),
   )
+}
+
+/**
+ * The providers' own environment variables, as their SDKs read them: `OPENAI_API_KEY` alone means
+ * OpenAI itself, `ANTHROPIC_API_KEY` alone Anthropic itself.
+ */
+function withProviderEnvironment(options: Record<string, unknown>): Record<string, unknown> {
+  const env = process.env
+  const openaiKey = options.upstreamKey ?? env.OPENAI_API_KEY
+  const anthropicKey = options.anthropicUpstreamKey ?? env.ANTHROPIC_API_KEY
+  return {
+    ...options,
+    upstream:
+      options.upstream ??
+      env.OPENAI_BASE_URL ??
+      (openaiKey === undefined ? undefined : 'https://api.openai.com/v1'),
+    upstreamKey: openaiKey,
+    anthropicUpstream:
+      options.anthropicUpstream ??
+      env.ANTHROPIC_BASE_URL ??
+      (anthropicKey === undefined ? undefined : 'https://api.anthropic.com'),
+    anthropicUpstreamKey: anthropicKey,
+  }
 }
 
 function prepare(options: Record<string, unknown>) {

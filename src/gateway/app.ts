@@ -10,6 +10,7 @@ import { ConfigError, type GatewayConfig } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
 import { indexPage } from './index-page.js'
+import { createLlmProxyFromConfig } from './llm-setup.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
 
@@ -41,7 +42,10 @@ export function createGateway(
   const openStreams = new Set<EventStream>()
   const sockets = new Set<Socket>()
   const sessions = new Set<Http2Session>()
-  const cors: CorsOptions = { origin: config.corsOrigin, exposeHeaders: ['Last-Event-ID'] }
+  const cors: CorsOptions = {
+    origin: config.corsOrigin,
+    exposeHeaders: ['Last-Event-ID', 'Streamgate-Generation-Id'],
+  }
   const streamOptions: EventStreamOptions = {
     heartbeat: config.heartbeat * 1000,
     maxBufferedBytes: config.subscriberBuffer,
@@ -58,6 +62,23 @@ export function createGateway(
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
+  const llm = createLlmProxyFromConfig(config, streamOptions, {
+    request: metrics.llmRequest,
+    generationFinished: (generation) => {
+      metrics.llmGeneration(generation)
+      logger.info(
+        {
+          generation: generation.id,
+          key: generation.options.keyId,
+          state: generation.state,
+          error: generation.error,
+          model: generation.model,
+          usage: generation.usage(),
+        },
+        'generation finished',
+      )
+    },
+  })
 
   function trackStream(
     stream: EventStream,
@@ -92,6 +113,15 @@ export function createGateway(
       answerPreflight(request, response, cors)
       return
     }
+    if (url.pathname.startsWith('/v1/')) {
+      const origin = request.headers.origin
+      for (const [name, value] of Object.entries(
+        corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
+      ))
+        response.setHeader(name, value)
+      await llm.handle(request, response, url)
+      return
+    }
     if (url.pathname.startsWith('/.well-known/mercure/')) {
       await mercure(request, response, url)
       return
@@ -107,8 +137,8 @@ export function createGateway(
         return
       case '/metrics':
         if (method !== 'GET' && method !== 'HEAD') break
-        response.writeHead(200, { 'content-type': metrics.contentType })
-        response.end(await metrics.metrics())
+        response.writeHead(200, { 'content-type': metrics.registry.contentType })
+        response.end(await metrics.registry.metrics())
         return
       case '/healthz':
         if (method !== 'GET' && method !== 'HEAD') break
@@ -170,9 +200,17 @@ export function createGateway(
       }),
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      llm.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
       for (const session of sessions) session.close()
-      if ('closeIdleConnections' in server) server.closeIdleConnections()
+      if ('closeIdleConnections' in server) {
+        server.closeIdleConnections()
+        // closeIdleConnections spares a connection that never sent a request (clients open spares
+        // ahead of need): without a response in flight, nothing is lost by closing it.
+        for (const socket of sockets) {
+          if (!(socket as { _httpMessage?: unknown })._httpMessage) socket.destroy()
+        }
+      }
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy()
       }, SHUTDOWN_GRACE_MS)
@@ -220,7 +258,10 @@ function answerPreflight(
   response.writeHead(204, {
     ...corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
     'access-control-allow-methods': 'GET, POST, OPTIONS',
-    'access-control-allow-headers': 'Authorization, Content-Type, Last-Event-ID, Cache-Control',
+    // The SDKs' own headers too: a browser app may call the LLM routes with them.
+    'access-control-allow-headers':
+      request.headers['access-control-request-headers'] ??
+      'Authorization, Content-Type, Last-Event-ID, Cache-Control, X-Api-Key, Anthropic-Version',
     'access-control-max-age': '600',
   })
   response.end()

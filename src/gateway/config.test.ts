@@ -16,7 +16,21 @@ describe('gateway configuration', () => {
       maxBody: 1024 * 1024,
       historySize: 10_000,
       historyMaxAge: 86_400,
+      apiKey: [],
+      auth: true,
+      resumeGrace: 30,
+      keyRpm: 0,
+      keyConcurrency: 0,
     })
+  })
+
+  it('keeps the LLM routes closed to the network unless keys are given or --no-auth says so', () => {
+    expect(() => parseGatewayConfig({ host: '0.0.0.0' })).toThrow(/--api-key/)
+    expect(parseGatewayConfig({ host: '0.0.0.0', apiKey: 'k1 k2' }).apiKey).toEqual(['k1', 'k2'])
+    expect(parseGatewayConfig({ host: '0.0.0.0', auth: false }).auth).toBe(false)
+    expect(parseGatewayConfig({ host: '::1' }).host).toBe('::1')
+    expect(() => parseGatewayConfig({ upstream: 'ftp://x' })).toThrow(/--upstream: expected an http/)
+    expect(parseGatewayConfig({ resumeGrace: '2m' }).resumeGrace).toBe(120)
   })
 
   it('accepts flag and environment strings', () => {

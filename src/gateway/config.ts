@@ -49,6 +49,15 @@ const store = z
     message: 'expected sqlite:<file>, memory or redis://host:port',
   })
 
+const httpUrl = z.string().refine((value) => /^https?:\/\/[^/]/.test(value) && URL.canParse(value), {
+  message: 'expected an http:// or https:// URL',
+})
+
+/** Addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
 const flag = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
   .transform((value) => value === true || value === 'true' || value === '1')
@@ -80,10 +89,29 @@ export const gatewayConfigSchema = z
     maxBody: byteSize.default(1024 * 1024),
     historySize: integer(1, 100_000_000).default(10_000),
     historyMaxAge: duration.default(24 * 3600),
+    /** OpenAI-compatible base URL including /v1; none: the demo upstream. */
+    upstream: httpUrl.optional(),
+    upstreamKey: z.string().min(1).optional(),
+    /** Anthropic base URL as its SDK takes it (without /v1); none: the demo upstream. */
+    anthropicUpstream: httpUrl.optional(),
+    anthropicUpstreamKey: z.string().min(1).optional(),
+    /** Gateway keys for the LLM routes. */
+    apiKey: listOfStrings.default([]),
+    /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
+    auth: flag.default(true),
+    resumeGrace: duration.default(30),
+    /** Requests per minute per gateway key on the LLM routes; 0 = unlimited. */
+    keyRpm: integer(0, 1_000_000).default(0),
+    /** Requests at once (streams included) per gateway key; 0 = unlimited. */
+    keyConcurrency: integer(0, 1_000_000).default(0),
   })
   .strict()
   .refine((config) => (config.tlsCert === undefined) === (config.tlsKey === undefined), {
     message: '--tls-cert and --tls-key go together',
+  })
+  .refine((config) => config.apiKey.length > 0 || !config.auth || isLoopback(config.host), {
+    message:
+      'the LLM routes would be open to the network: give --api-key <key...> (or --no-auth to open them on purpose)',
   })
 
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>

@@ -1,6 +1,7 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { Hub } from '../hub/hub.js'
 import { selectorSource } from '../hub/topic-selector.js'
+import type { Generation } from '../llm/generation.js'
 
 /** Topics labelled one by one; the rest are summed under "other", so the label set stays bounded. */
 const TOPIC_LABELS = 50
@@ -9,7 +10,7 @@ const TOPIC_LABELS = 50
  * Prometheus metrics (`/metrics`). Values are read from the hub's counters at scrape time, so the
  * delivery path only adds to integers.
  */
-export function createMetrics(hub: Hub, openStreams: () => number): Registry {
+export function createMetrics(hub: Hub, openStreams: () => number) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'streamgate_' })
   const fromHub = (name: string, help: string, read: () => number) =>
@@ -67,5 +68,56 @@ export function createMetrics(hub: Hub, openStreams: () => number): Registry {
       if (rest > 0) this.set({ topic: 'other' }, rest)
     },
   })
-  return registry
+  return { registry, ...llmMetrics(registry) }
+}
+
+/** The LLM proxy's metrics, fed by its observer once per request and per finished generation. */
+function llmMetrics(registry: Registry) {
+  const requests = new Counter({
+    name: 'streamgate_llm_requests_total',
+    help: 'Requests to the LLM routes by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  })
+  const generations = new Counter({
+    name: 'streamgate_llm_generations_total',
+    help: 'Streamed generations by final state',
+    labelNames: ['state'],
+    registers: [registry],
+  })
+  const tokens = new Counter({
+    name: 'streamgate_llm_tokens_total',
+    help: 'Tokens per gateway key (its fingerprint) and direction; estimated="true" where the upstream reported none',
+    labelNames: ['key', 'direction', 'estimated'],
+    registers: [registry],
+  })
+  const firstToken = new Histogram({
+    name: 'streamgate_llm_time_to_first_token_seconds',
+    help: 'From the request to the first output token of a generation',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [registry],
+  })
+  const tokensPerSecond = new Histogram({
+    name: 'streamgate_llm_output_tokens_per_second',
+    help: 'Output tokens per second of a generation, from its first token to its end',
+    buckets: [5, 10, 20, 40, 80, 160, 320, 640],
+    registers: [registry],
+  })
+  return {
+    llmRequest(route: string, status: number): void {
+      requests.inc({ route, status: String(status) })
+    },
+    llmGeneration(generation: Generation): void {
+      generations.inc({ state: generation.state })
+      const usage = generation.usage()
+      const labels = { key: generation.options.keyId, estimated: String(usage.estimated) }
+      tokens.inc({ ...labels, direction: 'input' }, usage.inputTokens)
+      tokens.inc({ ...labels, direction: 'output' }, usage.outputTokens)
+      const first = generation.firstOutputAt
+      if (first === undefined) return
+      firstToken.observe((first - generation.createdAt) / 1000)
+      const seconds = ((generation.finishedAt ?? Date.now()) - first) / 1000
+      if (seconds > 0) tokensPerSecond.observe(usage.outputTokens / seconds)
+    },
+  }
 }

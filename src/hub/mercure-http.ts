@@ -3,6 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeEvent } from '../protocol/encoder.js'
 import { createEventStream, type EventStream, type EventStreamOptions } from '../server/index.js'
 import { sendError, sendJson } from '../server/json-response.js'
+import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
 import {
   AuthorizationError,
   type Claims,
@@ -206,26 +207,9 @@ async function publish(hub: Hub, options: MercureOptions, request: Request, resp
 }
 
 function readBody(request: Request, maxBody: number): Promise<Uint8Array> {
-  const declared = Number(request.headers['content-length'])
-  if (declared > maxBody) {
-    return Promise.reject(
-      new PublishError(413, 'SG_ERR_BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`),
-    )
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > maxBody) {
-        reject(new PublishError(413, 'SG_ERR_BODY_TOO_LARGE', `the body is larger than ${maxBody} bytes`))
-        request.pause()
-        return
-      }
-      chunks.push(chunk)
-    })
-    request.on('end', () => resolve(Buffer.concat(chunks)))
-    request.on('error', reject)
+  return readRequestBody(request, maxBody).catch((error: unknown) => {
+    if (error instanceof BodyTooLargeError) throw new PublishError(413, error.code, error.message)
+    throw error
   })
 }
 

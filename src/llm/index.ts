@@ -1,2 +1,8 @@
-// The OpenAI- and Anthropic-compatible streaming proxy arrives with issue #6.
-export {}
+export { Access, type AccessOptions, keyId } from './access.js'
+export { DEMO_MODEL, demoUpstream } from './demo-upstream.js'
+export { EventSplitter } from './event-splitter.js'
+export { Generation, type GenerationState } from './generation.js'
+export { Generations } from './generations.js'
+export { anthropic, openai, type Provider, type Usage } from './provider.js'
+export { createLlmProxy, type LlmObserver, type LlmProxy, type LlmProxyOptions } from './proxy.js'
+export { httpUpstream, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'

@@ -27,7 +27,7 @@ export async function startGateway(args: string[] = []): Promise<GatewayProcess>
   ]
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...defaults, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: hermeticEnv(),
   })
   const logs: Record<string, unknown>[] = []
   let stderr = ''
@@ -70,6 +70,13 @@ export async function startGateway(args: string[] = []): Promise<GatewayProcess>
   }
 }
 
+/** This process's environment without provider settings, so that no test reaches a real LLM API. */
+export function hermeticEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' }
+  for (const name of Object.keys(env)) if (/^(OPENAI|ANTHROPIC)_/.test(name)) delete env[name]
+  return env
+}
+
 /** Runs the CLI to completion. */
 export async function runCli(
   args: string[],
@@ -77,7 +84,7 @@ export async function runCli(
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
+    env: hermeticEnv(),
   })
   let stdout = ''
   let stderr = ''

@@ -1,0 +1,106 @@
+/** Token counts of one generation; `estimated` when the upstream never reported them. */
+export interface Usage {
+  inputTokens: number
+  outputTokens: number
+  estimated: boolean
+}
+
+/**
+ * What the proxy must know of a provider's wire format: how its errors look (as an HTTP body and as
+ * an event in the stream), and how to read text and usage out of its events. Reading happens off
+ * the hot path (usage events are recognised by a byte search; text only when someone asks).
+ */
+export interface Provider {
+  readonly name: 'openai' | 'anthropic'
+  /** The error body of an HTTP answer, in the provider's own shape. */
+  errorBody(type: string, message: string, code?: string): unknown
+  /** A mid-stream error, as the provider itself sends it. */
+  errorEvent(type: string, message: string): string
+  /** Whether a raw event is an error event of the provider. */
+  isErrorEvent(event: Buffer): boolean
+  /** Whether a raw event carries output (text or a tool call): the first one is the first token. */
+  isOutput(event: Buffer): boolean
+  /** The text an event adds to the answer, if any. */
+  textOf(data: unknown): string
+  /** Usage reported by an event; the caller merges partial reports. */
+  usageOf(data: unknown): Partial<Omit<Usage, 'estimated'>> | undefined
+  /** Cheap test on the raw event: may it carry usage (worth parsing)? */
+  mayCarryUsage(event: Buffer): boolean
+}
+
+type Json = Record<string, unknown>
+const object = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {})
+const number = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined)
+
+export const openai: Provider = {
+  name: 'openai',
+  errorBody: (type, message, code) => ({ error: { message, type, param: null, code: code ?? null } }),
+  errorEvent: (type, message) =>
+    `data: ${JSON.stringify({ error: { message, type, param: null, code: null } })}\n\n`,
+  isErrorEvent: (event) => event.includes('data: {"error"') || event.includes('data:{"error"'),
+  isOutput: (event) =>
+    (event.includes('"delta":{"content":"') && !event.includes('"delta":{"content":""')) ||
+    event.includes('"tool_calls":[') ||
+    event.includes('"text":"') ||
+    event.includes('response.output_text.delta'),
+  textOf(data) {
+    const choice = object((object(data).choices as unknown[] | undefined)?.[0])
+    // chat.completion.chunk: delta.content; text completion: text; Responses API: a delta event.
+    const delta = object(choice.delta)
+    if (typeof delta.content === 'string') return delta.content
+    if (typeof choice.text === 'string') return choice.text
+    const event = object(data)
+    return event.type === 'response.output_text.delta' && typeof event.delta === 'string' ? event.delta : ''
+  },
+  usageOf(data) {
+    const usage = object(object(data).usage ?? object(object(data).response).usage)
+    const inputTokens = number(usage.prompt_tokens) ?? number(usage.input_tokens)
+    const outputTokens = number(usage.completion_tokens) ?? number(usage.output_tokens)
+    return inputTokens === undefined && outputTokens === undefined ? undefined : { inputTokens, outputTokens }
+  },
+  mayCarryUsage: (event) => event.includes('"usage":{') || event.includes('"usage": {'),
+}
+
+export const anthropic: Provider = {
+  name: 'anthropic',
+  errorBody: (type, message) => ({ type: 'error', error: { type, message } }),
+  errorEvent: (type, message) =>
+    `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message } })}\n\n`,
+  isErrorEvent: (event) => event.includes('event: error') || event.includes('"type":"error"'),
+  isOutput: (event) => event.includes('content_block_delta'),
+  textOf(data) {
+    const event = object(data)
+    const delta = object(event.delta)
+    return event.type === 'content_block_delta' &&
+      delta.type === 'text_delta' &&
+      typeof delta.text === 'string'
+      ? delta.text
+      : ''
+  },
+  usageOf(data) {
+    const event = object(data)
+    const usage = object(event.type === 'message_start' ? object(event.message).usage : event.usage)
+    const inputTokens = number(usage.input_tokens)
+    const outputTokens = number(usage.output_tokens)
+    return inputTokens === undefined && outputTokens === undefined ? undefined : { inputTokens, outputTokens }
+  },
+  mayCarryUsage: (event) => event.includes('message_start') || event.includes('message_delta'),
+}
+
+/** The data of an event (its `data:` lines joined), parsed as JSON; undefined when it is not JSON. */
+export function eventJson(event: string): unknown {
+  const data = event
+    .split(/\r\n|\r|\n/)
+    .filter((line) => line.startsWith('data:'))
+    .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
+    .join('\n')
+  if (data === '' || data === '[DONE]') return undefined
+  try {
+    return JSON.parse(data)
+  } catch {
+    return undefined
+  }
+}
+
+/** A rough token count where the upstream gave none: about four characters per token. */
+export const estimateTokens = (text: string): number => Math.ceil(text.length / 4)

@@ -1,0 +1,441 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { createEventStream, type EventStreamOptions } from '../server/index.js'
+import { sendJson } from '../server/json-response.js'
+import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
+import { Access, type AccessOptions } from './access.js'
+import { EventSplitter } from './event-splitter.js'
+import type { Generation } from './generation.js'
+import { Generations, type RetentionOptions } from './generations.js'
+import { anthropic, estimateTokens, openai, type Provider } from './provider.js'
+import type { Upstream, UpstreamResponse } from './upstream.js'
+
+type Request = IncomingMessage | Http2ServerRequest
+type Response = ServerResponse | Http2ServerResponse
+
+export interface LlmProxyOptions {
+  /** Where `/v1/chat/completions`, `/v1/completions`, `/v1/responses` and `/v1/models` go. */
+  openai: Upstream
+  /** Where `/v1/messages` goes. */
+  anthropic: Upstream
+  access: AccessOptions
+  /** Milliseconds a generation keeps running after its last viewer left. */
+  resumeGrace: number
+  retention?: RetentionOptions
+  /** Largest request body, in bytes. */
+  maxBody: number
+  /** Heartbeats, CORS and buffer bound of the streams. */
+  streamOptions: EventStreamOptions
+  /** Told about every answered request and every finished generation (metrics, logs). */
+  observer?: LlmObserver
+}
+
+export interface LlmObserver {
+  request?(route: string, status: number, keyId: string | undefined): void
+  generationFinished?(generation: Generation): void
+}
+
+/** How long the proxy waits for the upstream's status before it commits to `200` and keep-alives. */
+const UPSTREAM_HEADER_WAIT_MS = 1000
+/** Bytes of events a generation keeps at most. */
+const MAX_GENERATION_BYTES = 32 * 1024 * 1024
+/** Bytes of a non-streamed upstream answer (or an upstream error body) read at most. */
+const MAX_UPSTREAM_BODY = 32 * 1024 * 1024
+const GENERATION_HEADER = 'streamgate-generation-id'
+/** Upstream response headers the client may see; everything else (cookies, hop-by-hop) stays. */
+const RELAYED_HEADER =
+  /^(content-type|retry-after|x-request-id|request-id|openai-.+|anthropic-.+|x-ratelimit-.+)$/
+/** Client request headers the upstream may see: never the client's key. */
+const FORWARDED_HEADER = /^(content-type|accept|anthropic-version|anthropic-beta|openai-beta)$/
+
+/** One request to the proxy, and how to answer it in its provider's shape. */
+interface Exchange {
+  request: Request
+  response: Response
+  /** The route as a metrics label, e.g. `POST /v1/chat/completions`. */
+  routeName: string
+  keyId: string | undefined
+  answer(status: number, type: string, message: string, headers?: Record<string, string>): void
+  /** Reports an answer sent some other way (a stream, a relayed upstream answer). */
+  report(status: number): void
+}
+
+interface Route {
+  provider: Provider
+  upstream: Upstream
+  /** The path after the upstream's base. */
+  path: string
+  method: 'GET' | 'POST'
+}
+
+/**
+ * The OpenAI- and Anthropic-compatible proxy. Every streamed completion becomes a `Generation`:
+ * the response that asked for it is its first viewer, and it can be resumed, joined, read and
+ * cancelled through `/v1/generations/{id}` while it runs and for a while after.
+ */
+export function createLlmProxy(options: LlmProxyOptions) {
+  const access = new Access(options.access)
+  const generations = new Generations(
+    options.retention ?? { retainFor: 15 * 60_000, maxFinished: 1000 },
+    (generation) => options.observer?.generationFinished?.(generation),
+  )
+  const streamOptions = (generation: Generation): EventStreamOptions => ({
+    ...options.streamOptions,
+    headers: { ...options.streamOptions.headers, [GENERATION_HEADER]: generation.id },
+  })
+
+  const routes: Record<string, Route> = {
+    'POST /v1/chat/completions': {
+      provider: openai,
+      upstream: options.openai,
+      path: '/chat/completions',
+      method: 'POST',
+    },
+    'POST /v1/completions': {
+      provider: openai,
+      upstream: options.openai,
+      path: '/completions',
+      method: 'POST',
+    },
+    'POST /v1/responses': { provider: openai, upstream: options.openai, path: '/responses', method: 'POST' },
+    'GET /v1/models': { provider: openai, upstream: options.openai, path: '/models', method: 'GET' },
+    'POST /v1/messages': {
+      provider: anthropic,
+      upstream: options.anthropic,
+      path: '/v1/messages',
+      method: 'POST',
+    },
+  }
+
+  /** Handles a request under `/v1/`. */
+  async function handle(request: Request, response: Response, url: URL): Promise<void> {
+    const method = request.method ?? 'GET'
+    const provider = url.pathname === '/v1/messages' ? anthropic : openai
+    const exchange: Exchange = {
+      request,
+      response,
+      routeName: routeLabel(method, url.pathname),
+      keyId: undefined,
+      answer(status, type, message, headers = {}) {
+        sendJson(response, status, provider.errorBody(type, message), headers)
+        this.report(status)
+      },
+      report(status) {
+        options.observer?.request?.(this.routeName, status, this.keyId)
+      },
+    }
+    // The key before anything else about the request.
+    const admitted = access.admit(request.headers as IncomingHttpHeaders)
+    if (!admitted.ok) {
+      if (admitted.status === 401) {
+        exchange.answer(401, 'authentication_error', admitted.message, { 'www-authenticate': 'Bearer' })
+      } else {
+        exchange.answer(429, 'rate_limit_error', admitted.message, {
+          'retry-after': String(admitted.retryAfter ?? 1),
+        })
+      }
+      return
+    }
+    exchange.keyId = admitted.keyId
+    let release = admitted.release
+    try {
+      const generationMatch = /^\/v1\/generations\/([\w-]+)(\/stream|\/cancel)?$/.exec(url.pathname)
+      if (generationMatch !== null) {
+        generationRoute(exchange, url, generationMatch[1] as string, generationMatch[2])
+        return
+      }
+      const route = routes[`${method} ${url.pathname}`]
+      if (route === undefined) {
+        const known = Object.keys(routes).some((name) => name.endsWith(` ${url.pathname}`))
+        if (known)
+          exchange.answer(405, 'invalid_request_error', `${method} is not allowed on ${url.pathname}`)
+        else exchange.answer(404, 'not_found_error', `no route for ${url.pathname}`)
+        return
+      }
+      const generation = await proxy(exchange, route)
+      if (generation !== undefined) {
+        // A streamed completion holds its key's slot until its generation ends, not its response.
+        void generation.ended.then(admitted.release)
+        release = () => {}
+      }
+    } finally {
+      if (response.writableFinished || response.destroyed) release()
+      else response.once('close', release)
+    }
+  }
+
+  /** Forwards the request; a streamed one becomes a generation, which it returns. */
+  async function proxy(exchange: Exchange, route: Route): Promise<Generation | undefined> {
+    const { request, response } = exchange
+    let body: Buffer | undefined
+    let requestJson: Record<string, unknown> = {}
+    if (route.method === 'POST') {
+      try {
+        body = await readRequestBody(request, options.maxBody)
+      } catch (error) {
+        if (error instanceof BodyTooLargeError) exchange.answer(413, 'request_too_large', error.message)
+        else response.destroy()
+        return undefined
+      }
+      try {
+        const parsed: unknown = JSON.parse(body.toString('utf8'))
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+          throw new Error('not an object')
+        requestJson = parsed as Record<string, unknown>
+      } catch {
+        exchange.answer(400, 'invalid_request_error', 'the request body must be a JSON object')
+        return undefined
+      }
+    }
+    const headers = forwardedHeaders(request.headers as IncomingHttpHeaders)
+    if (requestJson.stream !== true) {
+      await relayPlain(exchange, route, headers, body)
+      return undefined
+    }
+    // Usage is recorded for every generation: ask for it when the client did not, and hide the
+    // extra chunk from a client that did not ask.
+    let hideUsageChunk = false
+    if (route.provider === openai && (route.path === '/chat/completions' || route.path === '/completions')) {
+      const streamOptions = requestJson.stream_options as Record<string, unknown> | undefined
+      if (streamOptions?.include_usage !== true) {
+        hideUsageChunk = true
+        requestJson = { ...requestJson, stream_options: { ...streamOptions, include_usage: true } }
+        body = Buffer.from(JSON.stringify(requestJson))
+      }
+    }
+    const generation = generations.create({
+      provider: route.provider,
+      model: typeof requestJson.model === 'string' ? requestJson.model : 'unknown',
+      keyId: exchange.keyId ?? 'open',
+      resumeGrace: options.resumeGrace,
+      inputEstimate: estimateTokens(body?.toString('utf8') ?? ''),
+      hideUsageChunk,
+      maxBytes: MAX_GENERATION_BYTES,
+    })
+    void stream(exchange, route, headers, body, generation)
+    return generation
+  }
+
+  async function stream(
+    exchange: Exchange,
+    route: Route,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    generation: Generation,
+  ): Promise<void> {
+    const { request, response } = exchange
+    let started = false
+    const start = () => {
+      if (started || response.destroyed) return
+      started = true
+      generation.attach(createEventStream(request, response, streamOptions(generation)), 0)
+      exchange.report(200)
+    }
+    // A client that leaves before the stream started is a viewer gone: the resume grace applies.
+    response.once('close', () => {
+      if (!started) generation.unwatched()
+    })
+    const headerWait = setTimeout(start, UPSTREAM_HEADER_WAIT_MS)
+    let upstream: UpstreamResponse
+    try {
+      upstream = await route.upstream.request({
+        path: route.path,
+        method: 'POST',
+        headers,
+        body,
+        signal: generation.upstream.signal,
+      })
+    } catch (error) {
+      clearTimeout(headerWait)
+      if (generation.state !== 'streaming') return
+      const message = `the upstream is unreachable (${describe(error)})`
+      generation.fail(message)
+      if (!started) exchange.answer(502, 'api_error', message)
+      return
+    }
+    clearTimeout(headerWait)
+    const contentType = String(upstream.headers['content-type'] ?? '')
+    if (upstream.status < 200 || upstream.status >= 300 || !contentType.startsWith('text/event-stream')) {
+      const upstreamBody = await readUpstreamBody(upstream).catch(() => Buffer.alloc(0))
+      const message = `the upstream answered ${upstream.status}`
+      if (!started && !response.destroyed) {
+        // Before the first byte: the client sees the upstream's own status and body.
+        ;(response as ServerResponse).writeHead(upstream.status, relayedHeaders(upstream.headers))
+        response.end(upstreamBody)
+        exchange.report(upstream.status)
+      }
+      generation.fail(message)
+      return
+    }
+    start()
+    const splitter = new EventSplitter()
+    try {
+      for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+        for (const event of splitter.push(chunk)) generation.relay(event)
+        if (generation.state !== 'streaming') break
+      }
+      if (generation.state === 'streaming') {
+        if (splitter.pending > 0) generation.fail('the upstream ended in the middle of an event')
+        else generation.complete()
+      }
+    } catch (error) {
+      if (generation.state === 'streaming')
+        generation.fail(`the upstream connection broke (${describe(error)})`)
+    } finally {
+      upstream.body.destroy()
+    }
+  }
+
+  /** A non-streamed request: the upstream's status, headers and body as they are. */
+  async function relayPlain(
+    exchange: Exchange,
+    route: Route,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+  ): Promise<void> {
+    const { response } = exchange
+    const abort = new AbortController()
+    // A client that leaves takes its upstream request with it.
+    const onClose = () => {
+      if (!response.writableFinished) abort.abort()
+    }
+    response.once('close', onClose)
+    try {
+      const upstream = await route.upstream.request({
+        path: route.path,
+        method: route.method,
+        headers,
+        body,
+        signal: abort.signal,
+      })
+      const upstreamBody = await readUpstreamBody(upstream)
+      if (response.destroyed) return
+      ;(response as ServerResponse).writeHead(upstream.status, relayedHeaders(upstream.headers))
+      response.end(upstreamBody)
+      exchange.report(upstream.status)
+    } catch (error) {
+      if (abort.signal.aborted || response.destroyed) return
+      exchange.answer(502, 'api_error', `the upstream is unreachable (${describe(error)})`)
+    }
+  }
+
+  function generationRoute(exchange: Exchange, url: URL, id: string, action: string | undefined): void {
+    const { request, response } = exchange
+    const method = request.method ?? 'GET'
+    const generation = generations.get(id)
+    if (generation === undefined) {
+      exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
+      return
+    }
+    if (action === '/cancel') {
+      if (method !== 'POST') {
+        exchange.answer(405, 'invalid_request_error', 'cancel with POST')
+        return
+      }
+      generation.cancel('cancelled by request')
+      sendJson(response, 200, describeGeneration(generation, false))
+      exchange.report(200)
+      return
+    }
+    if (method !== 'GET') {
+      exchange.answer(405, 'invalid_request_error', `${method} is not allowed on ${url.pathname}`)
+      return
+    }
+    if (action === undefined) {
+      sendJson(response, 200, describeGeneration(generation, true))
+      exchange.report(200)
+      return
+    }
+    const header = request.headers['last-event-id']
+    const lastEventId =
+      url.searchParams.get('last_event_id') ?? (Array.isArray(header) ? header[0] : header) ?? '0'
+    const after = /^\d{1,9}$/.test(lastEventId.trim()) ? Number(lastEventId.trim()) : Number.NaN
+    if (!(after <= generation.events.length)) {
+      exchange.answer(
+        400,
+        'invalid_request_error',
+        `Last-Event-ID must be an event id of this generation (0–${generation.events.length})`,
+      )
+      return
+    }
+    if (generation.state !== 'streaming' && after === generation.events.length) {
+      // Nothing left and nothing coming: an EventSource stops reconnecting on 204.
+      response.writeHead(204)
+      response.end()
+      exchange.report(204)
+      return
+    }
+    generation.attach(createEventStream(request, response, streamOptions(generation)), after)
+    exchange.report(200)
+  }
+
+  return {
+    handle,
+    generations,
+    /** Aborts every running generation (shutdown). */
+    close: () => generations.cancelAll('the gateway is shutting down'),
+  }
+}
+
+export type LlmProxy = ReturnType<typeof createLlmProxy>
+
+/** What `GET /v1/generations/{id}` answers. */
+function describeGeneration(generation: Generation, withText: boolean) {
+  const usage = generation.usage()
+  return {
+    id: generation.id,
+    object: 'streamgate.generation',
+    state: generation.state,
+    provider: generation.provider.name,
+    model: generation.model,
+    created_at: generation.createdAt,
+    finished_at: generation.finishedAt ?? null,
+    error: generation.error ?? null,
+    events: generation.events.length,
+    viewers: generation.viewerCount,
+    time_to_first_token_ms:
+      generation.firstOutputAt === undefined ? null : generation.firstOutputAt - generation.createdAt,
+    usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
+    ...(withText ? { text: generation.text() } : {}),
+  }
+}
+
+function routeLabel(method: string, path: string): string {
+  const generic = path.replace(/^\/v1\/generations\/[^/]+/, '/v1/generations/{id}')
+  return `${method} ${generic.length > 64 ? 'other' : generic}`
+}
+
+function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const forwarded: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'string' && FORWARDED_HEADER.test(name)) forwarded[name] = value
+  }
+  return forwarded
+}
+
+function relayedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const relayed: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'string' && RELAYED_HEADER.test(name)) relayed[name] = value
+  }
+  return relayed
+}
+
+async function readUpstreamBody(upstream: UpstreamResponse): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_UPSTREAM_BODY) {
+      upstream.body.destroy()
+      throw new Error('the upstream answer is too large')
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown }).code
+  return typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,440 @@
+import Anthropic from '@anthropic-ai/sdk'
+import OpenAI from 'openai'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createParser } from '../../src/protocol/parser.js'
+import type { ServerSentEvent } from '../../src/protocol/types.js'
+import {
+  DEFAULT_TOKENS,
+  type FakeUpstream,
+  startFakeUpstream,
+  UPSTREAM_KEY,
+} from '../fixtures/fake-llm-upstream.js'
+import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
+import { readEvents } from '../helpers/read-events.js'
+
+const KEY = 'sg-test-key-1'
+const OTHER_KEY = 'sg-test-key-2'
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+let upstream: FakeUpstream
+const gateways: GatewayProcess[] = []
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream()
+})
+afterEach(async () => {
+  upstream.reset()
+})
+afterAll(async () => {
+  await Promise.all(gateways.map((gateway) => gateway.stop()))
+  await upstream.close()
+})
+
+async function gateway(...extra: string[]): Promise<GatewayProcess> {
+  const started = await startGateway([
+    '--upstream',
+    upstream.openaiUrl,
+    '--upstream-key',
+    UPSTREAM_KEY,
+    '--anthropic-upstream',
+    upstream.anthropicUrl,
+    '--anthropic-upstream-key',
+    UPSTREAM_KEY,
+    '--api-key',
+    KEY,
+    OTHER_KEY,
+    ...extra,
+  ])
+  gateways.push(started)
+  return started
+}
+
+const chatBody = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: 'fake-model', stream: true, messages: [{ role: 'user', content: 'hi' }], ...extra })
+
+/** POSTs JSON with the gateway key as a bearer token (`null`: no key). */
+function post(url: string, body: string, key: string | null = KEY): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+    },
+    body,
+  })
+}
+
+const contentOf = (event: ServerSentEvent): string => {
+  if (event.data === '[DONE]') return ''
+  const chunk = JSON.parse(event.data) as { choices?: { delta?: { content?: string } }[] }
+  return chunk.choices?.[0]?.delta?.content ?? ''
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await sleep(20)
+  }
+}
+
+describe('LLM proxy with the official SDKs', () => {
+  let gw: GatewayProcess
+  beforeAll(async () => {
+    gw = await gateway()
+  })
+
+  it('openai streams the upstream text and usage exactly; the upstream saw its own key, not ours', async () => {
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY })
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    let text = ''
+    let finish: string | null = null
+    let usage: unknown
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? ''
+      finish = chunk.choices[0]?.finish_reason ?? finish
+      if (chunk.usage) usage = chunk.usage
+    }
+    expect(text).toBe(DEFAULT_TOKENS.join(''))
+    expect(finish).toBe('stop')
+    expect(usage).toMatchObject({ prompt_tokens: 17, completion_tokens: 9, total_tokens: 26 })
+    expect(upstream.requests[0]?.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`)
+  })
+
+  it('openai: tool-call deltas arrive whole; usage asked on the client’s behalf is hidden from it', async () => {
+    upstream.scenario.toolCall = true
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY })
+    const stream = client.chat.completions.stream({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'weather?' }],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+    })
+    const chunks: OpenAI.ChatCompletionChunk[] = []
+    stream.on('chunk', (chunk) => chunks.push(chunk))
+    const completion = await stream.finalChatCompletion()
+    const call = completion.choices[0]?.message.tool_calls?.[0]
+    expect(call?.type === 'function' && call.function).toEqual({
+      name: 'get_weather',
+      arguments: '{"location": "Paris"}',
+    })
+    expect(completion.choices[0]?.finish_reason).toBe('tool_calls')
+    expect(chunks.some((chunk) => chunk.choices.length === 0)).toBe(false)
+    expect(upstream.requests[0]?.body.stream_options).toEqual({ include_usage: true })
+  })
+
+  it('anthropic streams text, tool use and usage exactly', async () => {
+    upstream.scenario.toolCall = true
+    const client = new Anthropic({ baseURL: gw.url, apiKey: KEY })
+    const stream = client.messages.stream({
+      model: 'claude-fake',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    let text = ''
+    stream.on('text', (delta) => {
+      text += delta
+    })
+    const message = await stream.finalMessage()
+    expect(text).toBe(DEFAULT_TOKENS.join(''))
+    expect(message.content[1]).toMatchObject({
+      type: 'tool_use',
+      name: 'get_weather',
+      input: { location: 'Paris' },
+    })
+    expect(message.stop_reason).toBe('tool_use')
+    expect(message.usage).toMatchObject({ input_tokens: 17, output_tokens: 9 })
+    expect(upstream.requests[0]?.headers['x-api-key']).toBe(UPSTREAM_KEY)
+  })
+
+  it('non-streamed requests and the model list go through unchanged', async () => {
+    const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY })
+    const completion = await openai.chat.completions.create({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    expect(completion.choices[0]?.message.content).toBe(DEFAULT_TOKENS.join(''))
+    const models = await openai.models.list()
+    expect(models.data.map((model) => model.id)).toEqual(['fake-model'])
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: OTHER_KEY })
+    const message = await anthropic.messages.create({
+      model: 'claude-fake',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    expect(message.content[0]).toMatchObject({ type: 'text', text: DEFAULT_TOKENS.join('') })
+  })
+
+  it('a streamed response names its generation and numbers its events; the generation reports state, text and usage', async () => {
+    const response = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const id = response.headers.get('streamgate-generation-id')
+    expect(id).toMatch(/^gen_[\w-]{22}$/)
+    const events = await readEvents(response)
+    expect(events.map((event) => event.id)).toEqual(events.map((_, index) => String(index + 1)))
+    expect(events.at(-1)?.data).toBe('[DONE]')
+    const state = await (
+      await fetch(`${gw.url}/v1/generations/${id}`, { headers: { 'x-api-key': KEY } })
+    ).json()
+    expect(state).toMatchObject({
+      id,
+      state: 'completed',
+      provider: 'openai',
+      model: 'fake-model',
+      text: DEFAULT_TOKENS.join(''),
+      usage: { input_tokens: 17, output_tokens: 9, estimated: false },
+    })
+  })
+
+  it('refuses a wrong or missing gateway key with 401 before reading the body, and bad bodies with 400', async () => {
+    for (const key of [null, 'wrong-key']) {
+      const response = await post(`${gw.url}/v1/chat/completions`, 'not json', key)
+      expect(response.status).toBe(401)
+      expect((await response.json()).error.type).toBe('authentication_error')
+    }
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'wrong-key' })
+    await expect(
+      anthropic.messages.create({ model: 'x', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toMatchObject({ status: 401 })
+    const bad = await post(`${gw.url}/v1/chat/completions`, '{"model":')
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error.message).toMatch(/JSON/)
+    const unknown = await fetch(`${gw.url}/v1/generations/gen_nope`, { headers: { 'x-api-key': KEY } })
+    expect(unknown.status).toBe(404)
+    expect(upstream.requests).toEqual([])
+  })
+
+  it('relays an upstream error status and body before the stream starts (500, 429 with Retry-After)', async () => {
+    upstream.scenario.status = {
+      code: 429,
+      body: {
+        error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' },
+      },
+      headers: { 'retry-after': '7' },
+    }
+    const limited = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    expect(limited.status).toBe(429)
+    expect(limited.headers.get('retry-after')).toBe('7')
+    expect((await limited.json()).error.code).toBe('rate_limit_exceeded')
+    upstream.scenario.status = {
+      code: 500,
+      body: { type: 'error', error: { type: 'api_error', message: 'boom' } },
+    }
+    const client = new Anthropic({ baseURL: gw.url, apiKey: KEY, maxRetries: 0 })
+    await expect(
+      client.messages.create({
+        model: 'x',
+        max_tokens: 1,
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    ).rejects.toMatchObject({ status: 500, error: { error: { message: 'boom' } } })
+  })
+
+  it('mid-stream: the upstream’s error event is relayed and the generation is failed; a dropped upstream becomes the provider’s error event', async () => {
+    upstream.scenario.failAfter = { tokens: 3, how: 'error-event' }
+    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY, maxRetries: 0 })
+    const stream = await client.chat.completions.create({ model: 'fake-model', messages: [], stream: true })
+    let text = ''
+    await expect(
+      (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+      })(),
+    ).rejects.toThrow(/server had an error/)
+    expect(text).toBe(DEFAULT_TOKENS.slice(0, 3).join(''))
+
+    upstream.scenario.failAfter = { tokens: 2, how: 'disconnect' }
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: KEY, maxRetries: 0 })
+    const response = await post(
+      `${gw.url}/v1/messages`,
+      JSON.stringify({ model: 'c', max_tokens: 5, stream: true, messages: [] }),
+    )
+    const id = response.headers.get('streamgate-generation-id')
+    const events = await readEvents(response)
+    expect(events.at(-1)).toMatchObject({ event: 'error' })
+    expect(JSON.parse(events.at(-1)?.data ?? '{}').error.type).toBe('api_error')
+    const state = await (
+      await fetch(`${gw.url}/v1/generations/${id}`, { headers: { 'x-api-key': KEY } })
+    ).json()
+    expect(state.state).toBe('failed')
+    expect(state.text).toBe(DEFAULT_TOKENS.slice(0, 2).join(''))
+    await expect(
+      (async () => {
+        const again = anthropic.messages.stream({
+          model: 'c',
+          max_tokens: 5,
+          messages: [{ role: 'user', content: 'x' }],
+        })
+        await again.finalMessage()
+      })(),
+    ).rejects.toThrow()
+  })
+
+  it('never shows the upstream key: not in any response, log line or error', async () => {
+    upstream.scenario.status = {
+      code: 400,
+      body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } },
+    }
+    const texts = [
+      await (await post(`${gw.url}/v1/chat/completions`, chatBody())).text(),
+      await (await post(`${gw.url}/v1/chat/completions`, chatBody(), 'wrong')).text(),
+      await (await fetch(`${gw.url}/metrics`)).text(),
+    ]
+    for (const text of texts) expect(text).not.toContain(UPSTREAM_KEY)
+    expect(JSON.stringify(gw.logs)).not.toContain(UPSTREAM_KEY)
+    expect(JSON.stringify(gw.logs)).not.toContain(KEY)
+  })
+})
+
+describe('resumable, shareable generations', () => {
+  let gw: GatewayProcess
+  beforeAll(async () => {
+    gw = await gateway('--resume-grace', '5')
+  })
+
+  it('a client cut at 30% resumes with Last-Event-ID and gets exactly the rest; a late viewer gets everything', async () => {
+    const tokens = Array.from({ length: 40 }, (_, index) => ` t${index}`)
+    upstream.scenario.tokens = tokens
+    upstream.scenario.interTokenDelayMs = 15
+    const first = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const id = first.headers.get('streamgate-generation-id')
+    // The role chunk, then 30% of the tokens; then the client drops.
+    const seen = await readEvents(first, 1 + 12)
+    const lastId = seen.at(-1)?.id as string
+    const resumed = await fetch(`${gw.url}/v1/generations/${id}/stream`, {
+      headers: { authorization: `Bearer ${KEY}`, 'last-event-id': lastId },
+    })
+    expect(resumed.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const joinedLate = fetch(`${gw.url}/v1/generations/${id}/stream`, {
+      headers: { authorization: `Bearer ${OTHER_KEY}` },
+    })
+    const rest = await readEvents(resumed)
+    expect(rest[0]?.id).toBe(String(Number(lastId) + 1))
+    expect([...seen, ...rest].map(contentOf).join('')).toBe(tokens.join(''))
+    const whole = await readEvents(await joinedLate)
+    expect(whole.map(contentOf).join('')).toBe(tokens.join(''))
+    expect(upstream.requests[0]?.abortedAt).toBeUndefined()
+    // Finished and fully read: nothing more, and a reconnecting EventSource is told to stop.
+    const after = await fetch(`${gw.url}/v1/generations/${id}/stream`, {
+      headers: { authorization: `Bearer ${KEY}`, 'last-event-id': String(whole.length) },
+    })
+    expect(after.status).toBe(204)
+  })
+
+  it('cancel aborts the upstream and ends every viewer', async () => {
+    upstream.scenario.interTokenDelayMs = 200
+    const response = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const id = response.headers.get('streamgate-generation-id')
+    const reading = readEvents(response)
+    await waitFor(() => upstream.requests.length === 1)
+    const cancelled = await fetch(`${gw.url}/v1/generations/${id}/cancel`, {
+      method: 'POST',
+      headers: { 'x-api-key': KEY },
+    })
+    expect((await cancelled.json()).state).toBe('cancelled')
+    await reading
+    await waitFor(() => upstream.requests[0]?.abortedAt !== undefined, 1000)
+  })
+})
+
+describe('client disconnects and the resume grace', () => {
+  async function startAndDrop(gw: GatewayProcess): Promise<{ id: string; droppedAt: number }> {
+    upstream.scenario.tokens = Array.from({ length: 100 }, () => ' x')
+    upstream.scenario.interTokenDelayMs = 50
+    const controller = new AbortController()
+    const streamed = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: chatBody(),
+      signal: controller.signal,
+    })
+    const id = streamed.headers.get('streamgate-generation-id') as string
+    await readEvents(streamed, 3)
+    controller.abort()
+    return { id, droppedAt: Date.now() }
+  }
+
+  it('grace 0: the upstream request is aborted within a second of the client leaving', async () => {
+    const gw = await gateway('--resume-grace', '0')
+    const { droppedAt } = await startAndDrop(gw)
+    const request = upstream.requests[0]
+    await waitFor(() => request?.abortedAt !== undefined, 1000)
+    expect((request?.abortedAt as number) - droppedAt).toBeLessThan(1000)
+    await gw.stop()
+  })
+
+  it('grace 2 s: aborted about 2 s after the client left when nobody came back; not aborted when it came back', async () => {
+    const gw = await gateway('--resume-grace', '2')
+    const { droppedAt } = await startAndDrop(gw)
+    const request = upstream.requests[0]
+    await waitFor(() => request?.abortedAt !== undefined, 4000)
+    const waited = (request?.abortedAt as number) - droppedAt
+    expect(waited).toBeGreaterThan(1500)
+    expect(waited).toBeLessThan(3500)
+
+    upstream.requests.length = 0
+    const { id } = await startAndDrop(gw)
+    await sleep(1000)
+    const back = await fetch(`${gw.url}/v1/generations/${id}/stream`, {
+      headers: { authorization: `Bearer ${KEY}`, 'last-event-id': '3' },
+    })
+    const rest = await readEvents(back)
+    expect(rest.at(-1)?.data).toBe('[DONE]')
+    expect(upstream.requests[0]?.abortedAt).toBeUndefined()
+    await gw.stop()
+  })
+})
+
+describe('keep-alive and limits', () => {
+  it('comments arrive every second from the first byte while the upstream thinks for 5 s', async () => {
+    const gw = await gateway('--heartbeat', '1')
+    upstream.scenario.firstTokenDelayMs = 5000
+    const started = Date.now()
+    const response = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const comments: number[] = []
+    const events: ServerSentEvent[] = []
+    const parser = createParser({
+      onEvent: (event) => events.push(event),
+      onComment: () => comments.push(Date.now() - started),
+    })
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      parser.feed(value)
+    }
+    expect(comments[0]).toBeLessThan(1000)
+    const beforeFirstToken = comments.filter((at) => at < 5000)
+    expect(beforeFirstToken.length).toBeGreaterThanOrEqual(5)
+    for (let index = 1; index < beforeFirstToken.length; index++) {
+      expect(
+        (beforeFirstToken[index] as number) - (beforeFirstToken[index - 1] as number),
+      ).toBeLessThanOrEqual(1100)
+    }
+    expect(events.map(contentOf).join('')).toBe(DEFAULT_TOKENS.join(''))
+    await gw.stop()
+  })
+
+  it('per-key requests per minute and requests at once answer 429 with Retry-After', async () => {
+    const gw = await gateway('--key-rpm', '3', '--key-concurrency', '1')
+    upstream.scenario.interTokenDelayMs = 100
+    const first = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const busy = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    expect(busy.status).toBe(429)
+    expect(busy.headers.get('retry-after')).toBe('1')
+    await readEvents(first)
+    await sleep(100)
+    expect((await post(`${gw.url}/v1/chat/completions`, chatBody())).status).toBe(200)
+    const limited = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    expect(limited.status).toBe(429)
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(50)
+    // Another key has its own budget.
+    expect((await post(`${gw.url}/v1/chat/completions`, chatBody({ stream: false }), OTHER_KEY)).status).toBe(
+      200,
+    )
+    await gw.stop()
+  })
+})

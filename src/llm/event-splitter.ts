@@ -20,12 +20,44 @@ export class EventSplitter {
     const carry = this.#carry
     const bytes = carry === undefined ? chunk : Buffer.concat([carry, chunk])
     this.#carry = undefined
+    const scanFrom = carry?.length ?? 0
+    // LF-only streams (OpenAI's, Anthropic's) take the fast path: jump from LF to LF natively.
+    const events =
+      !this.#afterCR && bytes.indexOf(CR, scanFrom) === -1
+        ? this.#splitLF(bytes, scanFrom)
+        : this.#splitAny(bytes, scanFrom)
+    return events
+  }
+
+  #splitLF(bytes: Buffer, scanFrom: number): Buffer[] {
+    const events: Buffer[] = []
+    let start = 0
+    let atLineStart = this.#atLineStart
+    let previous = scanFrom - 1
+    for (let index = bytes.indexOf(LF, scanFrom); index !== -1; index = bytes.indexOf(LF, index + 1)) {
+      // An LF right after a line end is an empty line: the event ends with it.
+      if (index === previous + 1 && atLineStart) {
+        if (index + 1 - start > 1) events.push(bytes.subarray(start, index + 1))
+        start = index + 1
+      }
+      atLineStart = true
+      previous = index
+    }
+    if (previous < bytes.length - 1) atLineStart = false
+    this.#atLineStart = atLineStart
+    this.#dropLF = false
+    if (start < bytes.length) this.#carry = Buffer.from(bytes.subarray(start))
+    return events
+  }
+
+  /** Any line ends: a byte at a time. */
+  #splitAny(bytes: Buffer, scanFrom: number): Buffer[] {
     const events: Buffer[] = []
     let start = 0
     let atLineStart = this.#atLineStart
     let afterCR = this.#afterCR
     let dropLF = this.#dropLF
-    for (let index = carry?.length ?? 0; index < bytes.length; index++) {
+    for (let index = scanFrom; index < bytes.length; index++) {
       const byte = bytes[index]
       if (afterCR && byte === LF) {
         afterCR = false

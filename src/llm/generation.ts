@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { EncodedEvent } from '../server/encoded-event.js'
+import { chunkHead, EncodedEvent } from '../server/encoded-event.js'
 import type { EventStream } from '../server/event-stream.js'
 import { estimateTokens, eventJson, type Provider, type Usage } from './provider.js'
 
@@ -40,6 +40,8 @@ export class Generation {
   readonly ended: Promise<void>
   private resolveEnded: () => void = () => {}
   private bytes = 0
+  /** Relayed events not yet numbered and written (see `relay`). */
+  private pending: Buffer[] = []
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
   private readonly viewers = new Set<EventStream>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
@@ -62,29 +64,29 @@ export class Generation {
     return this.viewers.size
   }
 
-  /** Relays one whole upstream event (as received, with its blank line) to every viewer. */
-  relay(event: Buffer): void {
+  /**
+   * Relays whole upstream events (as received, each with its blank line) to every viewer, and keeps
+   * each for viewers that resume from an id. The events of one read from the upstream arrive as
+   * many calls (one per HTTP chunk) in one turn: they are written together, once that turn ends.
+   */
+  relay(events: readonly Buffer[]): void {
     if (this.state !== 'streaming') return
     const { provider } = this.options
-    if (this.firstOutputAt === undefined && provider.isOutput(event)) this.firstOutputAt = Date.now()
-    if (provider.mayCarryUsage(event)) {
-      const data = eventJson(event.toString('utf8'))
-      const usage = provider.usageOf(data)
-      if (usage !== undefined) this.reported = { ...this.reported, ...definedOnly(usage) }
-      if (this.options.hideUsageChunk && isUsageOnlyChunk(data)) return
-    }
-    const head = `id: ${this.events.length + 1}\n`
-    const bytes = Buffer.allocUnsafe(head.length + event.length)
-    bytes.write(head, 0, 'latin1')
-    event.copy(bytes, head.length)
-    const encoded = new EncodedEvent(bytes)
-    this.events.push(encoded)
-    this.bytes += bytes.length
-    for (const viewer of this.viewers) void viewer.write(encoded)
-    if (provider.isErrorEvent(event)) this.finish('failed', 'the upstream sent an error event')
-    else if (this.bytes > this.options.maxBytes) {
-      this.relayError('streamgate_error', 'the generation exceeded the size the gateway keeps')
-      this.finish('failed', 'too large')
+    // nextTick, not queueMicrotask: the latter wraps every callback in an AsyncResource.
+    if (this.pending.length === 0) process.nextTick(this.flush)
+    for (const event of events) {
+      if (this.firstOutputAt === undefined && provider.isOutput(event)) this.firstOutputAt = Date.now()
+      if (provider.mayCarryUsage(event)) {
+        const data = eventJson(event.toString('utf8'))
+        const usage = provider.usageOf(data)
+        if (usage !== undefined) this.reported = { ...this.reported, ...definedOnly(usage) }
+        if (this.options.hideUsageChunk && isUsageOnlyChunk(data)) continue
+      }
+      this.pending.push(event)
+      if (provider.isErrorEvent(event)) {
+        this.finish('failed', 'the upstream sent an error event')
+        return
+      }
     }
   }
 
@@ -108,7 +110,9 @@ export class Generation {
 
   /** Sends the events after `afterId` (0: all), then the live ones until the generation ends. */
   attach(stream: EventStream, afterId: number): void {
-    for (const event of this.events.slice(afterId)) void stream.write(event)
+    this.flush()
+    const missed = this.events.slice(afterId)
+    if (missed.length > 0) void stream.write(Buffer.concat(missed.map((event) => event.bytes)))
     if (this.state !== 'streaming') {
       stream.close()
       return
@@ -155,15 +159,54 @@ export class Generation {
   }
 
   private relayError(type: string, message: string): void {
-    const event = Buffer.from(this.provider.errorEvent(type, message))
-    const head = `id: ${this.events.length + 1}\n`
-    const encoded = new EncodedEvent(Buffer.concat([Buffer.from(head), event]))
-    this.events.push(encoded)
-    for (const viewer of this.viewers) void viewer.write(encoded)
+    this.pending.push(Buffer.from(this.provider.errorEvent(type, message)))
+    this.flush()
+  }
+
+  private readonly flush = (): void => {
+    if (this.pending.length === 0) return
+    const events = this.pending
+    this.pending = []
+    this.append(events)
+    if (this.bytes > this.options.maxBytes && this.state === 'streaming') {
+      this.append([
+        Buffer.from(this.provider.errorEvent('api_error', 'the answer exceeded the size the gateway keeps')),
+      ])
+      this.finish('failed', 'too large')
+    }
+  }
+
+  /**
+   * Numbers the events, keeps them, and writes them to every viewer at once. One buffer holds them
+   * all, already framed as an HTTP/1.1 chunk, so that the write to a socket copies nothing more.
+   */
+  private append(events: readonly Buffer[]): void {
+    if (events.length === 0) return
+    let size = 0
+    const heads = events.map((event, index) => {
+      const head = `id: ${this.events.length + index + 1}\n`
+      size += head.length + event.length
+      return head
+    })
+    const chunkHeadText = chunkHead(size)
+    const all = Buffer.allocUnsafe(chunkHeadText.length + size + 2)
+    let offset = all.write(chunkHeadText, 0, 'latin1')
+    const bodyStart = offset
+    for (const [index, event] of events.entries()) {
+      const start = offset
+      offset += all.write(heads[index] as string, offset, 'latin1')
+      offset += event.copy(all, offset)
+      this.events.push(new EncodedEvent(all.subarray(start, offset)))
+    }
+    all.write('\r\n', offset, 'latin1')
+    this.bytes += size
+    const frame = new EncodedEvent(all.subarray(bodyStart, offset), all)
+    for (const viewer of this.viewers) void viewer.write(frame)
   }
 
   private finish(state: GenerationState, error?: string): void {
     if (this.state !== 'streaming') return
+    this.flush()
     this.state = state
     this.error = error
     this.finishedAt = Date.now()

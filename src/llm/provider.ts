@@ -28,6 +28,30 @@ export interface Provider {
   mayCarryUsage(event: Buffer): boolean
 }
 
+// Needles as bytes: a string needle is encoded again on every search.
+const needle = (text: string) => Buffer.from(text)
+const OPENAI_ERROR = needle('data: {"error"')
+const OPENAI_ERROR_UNSPACED = needle('data:{"error"')
+const OPENAI_CONTENT = needle('"delta":{"content":"')
+const OPENAI_EMPTY_CONTENT = needle('"delta":{"content":""')
+const OPENAI_TOOL_CALLS = needle('"tool_calls":[')
+const OPENAI_TEXT = needle('"text":"')
+const OPENAI_RESPONSES_DELTA = needle('response.output_text.delta')
+const USAGE = needle('"usage":')
+const SPACE = 0x20
+const OPEN_BRACE = 0x7b
+const ANTHROPIC_ERROR_EVENT = needle('event: error')
+const ANTHROPIC_DELTA = needle('content_block_delta')
+const ANTHROPIC_MESSAGE_START = needle('message_start')
+const ANTHROPIC_MESSAGE_DELTA = needle('message_delta')
+
+/** Error events say so on their first line: no need to search the whole event. */
+function startsWith(event: Buffer, prefix: Buffer): boolean {
+  if (event.length < prefix.length) return false
+  for (let index = 0; index < prefix.length; index++) if (event[index] !== prefix[index]) return false
+  return true
+}
+
 type Json = Record<string, unknown>
 const object = (value: unknown): Json => (typeof value === 'object' && value !== null ? (value as Json) : {})
 const number = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined)
@@ -37,12 +61,12 @@ export const openai: Provider = {
   errorBody: (type, message, code) => ({ error: { message, type, param: null, code: code ?? null } }),
   errorEvent: (type, message) =>
     `data: ${JSON.stringify({ error: { message, type, param: null, code: null } })}\n\n`,
-  isErrorEvent: (event) => event.includes('data: {"error"') || event.includes('data:{"error"'),
+  isErrorEvent: (event) => startsWith(event, OPENAI_ERROR) || startsWith(event, OPENAI_ERROR_UNSPACED),
   isOutput: (event) =>
-    (event.includes('"delta":{"content":"') && !event.includes('"delta":{"content":""')) ||
-    event.includes('"tool_calls":[') ||
-    event.includes('"text":"') ||
-    event.includes('response.output_text.delta'),
+    (event.includes(OPENAI_CONTENT) && !event.includes(OPENAI_EMPTY_CONTENT)) ||
+    event.includes(OPENAI_TOOL_CALLS) ||
+    event.includes(OPENAI_TEXT) ||
+    event.includes(OPENAI_RESPONSES_DELTA),
   textOf(data) {
     const choice = object((object(data).choices as unknown[] | undefined)?.[0])
     // chat.completion.chunk: delta.content; text completion: text; Responses API: a delta event.
@@ -58,7 +82,14 @@ export const openai: Provider = {
     const outputTokens = number(usage.completion_tokens) ?? number(usage.output_tokens)
     return inputTokens === undefined && outputTokens === undefined ? undefined : { inputTokens, outputTokens }
   },
-  mayCarryUsage: (event) => event.includes('"usage":{') || event.includes('"usage": {'),
+  mayCarryUsage(event) {
+    // `"usage":null` is in every chunk once usage is asked for: only an object is worth parsing.
+    const at = event.indexOf(USAGE)
+    if (at === -1) return false
+    let next = at + USAGE.length
+    while (event[next] === SPACE) next++
+    return event[next] === OPEN_BRACE
+  },
 }
 
 export const anthropic: Provider = {
@@ -66,8 +97,8 @@ export const anthropic: Provider = {
   errorBody: (type, message) => ({ type: 'error', error: { type, message } }),
   errorEvent: (type, message) =>
     `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message } })}\n\n`,
-  isErrorEvent: (event) => event.includes('event: error') || event.includes('"type":"error"'),
-  isOutput: (event) => event.includes('content_block_delta'),
+  isErrorEvent: (event) => startsWith(event, ANTHROPIC_ERROR_EVENT),
+  isOutput: (event) => event.includes(ANTHROPIC_DELTA),
   textOf(data) {
     const event = object(data)
     const delta = object(event.delta)
@@ -84,7 +115,8 @@ export const anthropic: Provider = {
     const outputTokens = number(usage.output_tokens)
     return inputTokens === undefined && outputTokens === undefined ? undefined : { inputTokens, outputTokens }
   },
-  mayCarryUsage: (event) => event.includes('message_start') || event.includes('message_delta'),
+  mayCarryUsage: (event) =>
+    event.includes(ANTHROPIC_MESSAGE_START) || event.includes(ANTHROPIC_MESSAGE_DELTA),
 }
 
 /** The data of an event (its `data:` lines joined), parsed as JSON; undefined when it is not JSON. */

@@ -81,6 +81,9 @@ export function createLlmProxy(options: LlmProxyOptions) {
   )
   const streamOptions = (generation: Generation): EventStreamOptions => ({
     ...options.streamOptions,
+    // A viewer's backlog is the generation's own kept bytes, referenced, not copied: the bound is
+    // the generation's, and a slow viewer is not cut off from an answer it cannot resume.
+    maxBufferedBytes: MAX_GENERATION_BYTES,
     headers: { ...options.streamOptions.headers, [GENERATION_HEADER]: generation.id },
   })
 
@@ -269,21 +272,28 @@ export function createLlmProxy(options: LlmProxyOptions) {
     }
     start()
     const splitter = new EventSplitter()
-    try {
-      for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-        for (const event of splitter.push(chunk)) generation.relay(event)
-        if (generation.state !== 'streaming') break
-      }
-      if (generation.state === 'streaming') {
+    const answer = upstream.body
+    // 'data' events, not an async iterator: no promise per chunk on the hot path.
+    await new Promise<void>((resolve) => {
+      answer.on('data', (chunk: Buffer) => {
+        const events = splitter.push(chunk)
+        if (events.length > 0) generation.relay(events)
+        if (generation.state !== 'streaming') answer.destroy()
+      })
+      answer.once('end', () => {
         if (splitter.pending > 0) generation.fail('the upstream ended in the middle of an event')
         else generation.complete()
-      }
-    } catch (error) {
-      if (generation.state === 'streaming')
+        resolve()
+      })
+      answer.once('error', (error) => {
         generation.fail(`the upstream connection broke (${describe(error)})`)
-    } finally {
-      upstream.body.destroy()
-    }
+        resolve()
+      })
+      answer.once('close', () => {
+        generation.fail('the upstream connection closed early')
+        resolve()
+      })
+    })
   }
 
   /** A non-streamed request: the upstream's status, headers and body as they are. */

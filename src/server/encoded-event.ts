@@ -10,7 +10,13 @@ const CRLF = Uint8Array.of(13, 10)
 export class EncodedEvent {
   #chunked: Uint8Array | undefined
 
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(
+    readonly bytes: Uint8Array,
+    /** The same bytes already framed as a chunk, when the producer built both at once. */
+    chunked?: Uint8Array,
+  ) {
+    this.#chunked = chunked
+  }
 
   get length(): number {
     return this.bytes.length
@@ -22,9 +28,12 @@ export class EncodedEvent {
   }
 }
 
+/** `<hex length>\r\n`: the head of a chunk of HTTP/1.1 chunked transfer coding. */
+export const chunkHead = (length: number): string => `${length.toString(16)}\r\n`
+
 /** `<hex length>\r\n<bytes>\r\n`: one chunk of HTTP/1.1 chunked transfer coding. */
 export function chunkFrame(bytes: Uint8Array): Uint8Array {
-  const head = textEncoder.encode(`${bytes.length.toString(16)}\r\n`)
+  const head = textEncoder.encode(chunkHead(bytes.length))
   const frame = new Uint8Array(head.length + bytes.length + 2)
   frame.set(head)
   frame.set(bytes, head.length)

@@ -44,21 +44,18 @@ export class Access {
       }
     }
     const { requestsPerMinute, concurrentStreams } = this.options
-    if (requestsPerMinute > 0) {
-      let window = this.windows.get(id)
-      if (window === undefined || now - window.start >= WINDOW_MS) {
-        window = { start: now, count: 0 }
-        this.windows.set(id, window)
+    let window = this.windows.get(id)
+    if (window === undefined || now - window.start >= WINDOW_MS) {
+      window = { start: now, count: 0 }
+      this.windows.set(id, window)
+    }
+    if (requestsPerMinute > 0 && window.count >= requestsPerMinute) {
+      return {
+        ok: false,
+        status: 429,
+        message: `this key is limited to ${requestsPerMinute} requests per minute`,
+        retryAfter: Math.max(1, Math.ceil((window.start + WINDOW_MS - now) / 1000)),
       }
-      if (window.count >= requestsPerMinute) {
-        return {
-          ok: false,
-          status: 429,
-          message: `this key is limited to ${requestsPerMinute} requests per minute`,
-          retryAfter: Math.max(1, Math.ceil((window.start + WINDOW_MS - now) / 1000)),
-        }
-      }
-      window.count++
     }
     const open = this.open.get(id) ?? 0
     if (concurrentStreams > 0 && open >= concurrentStreams) {
@@ -69,6 +66,8 @@ export class Access {
         retryAfter: 1,
       }
     }
+    // Only admitted requests count against the minute.
+    window.count++
     this.open.set(id, open + 1)
     let released = false
     return {

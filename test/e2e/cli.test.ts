@@ -22,6 +22,11 @@ describe('streamgate', () => {
       /--tls-cert: cannot read missing.pem/,
     ],
     [['nonsense'], /unknown command/],
+    [
+      ['serve', '--host', '0.0.0.0', '--store', 'memory'],
+      /LLM routes would be open to the network: give --api-key/,
+    ],
+    [['serve', '--upstream', 'localhost:11434'], /--upstream: expected an http:\/\/ or https:\/\/ URL/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const { code, stderr } = await runCli(args)
     expect(code).toBe(2)

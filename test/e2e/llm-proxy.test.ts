@@ -419,7 +419,7 @@ describe('keep-alive and limits', () => {
   })
 
   it('per-key requests per minute and requests at once answer 429 with Retry-After', async () => {
-    const gw = await gateway('--key-rpm', '3', '--key-concurrency', '1')
+    const gw = await gateway('--key-rpm', '2', '--key-concurrency', '1')
     upstream.scenario.interTokenDelayMs = 100
     const first = await post(`${gw.url}/v1/chat/completions`, chatBody())
     const busy = await post(`${gw.url}/v1/chat/completions`, chatBody())

@@ -15,6 +15,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.test.ts'],
           fileParallelism: false,
+          globalSetup: ['test/setup/chromium.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

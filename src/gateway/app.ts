@@ -1,18 +1,25 @@
 import { readFileSync } from 'node:fs'
-import http, { type IncomingMessage, type Server } from 'node:http'
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
-import { type CorsOptions, corsHeaders, type EventStream, type EventStreamOptions } from '../server/index.js'
+import {
+  type CorsOptions,
+  corsHeaders,
+  createEventStream,
+  type EventStream,
+  type EventStreamOptions,
+} from '../server/index.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
 import { ConfigError, type GatewayConfig } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
-import { indexPage } from './index-page.js'
 import { createLlmProxyFromConfig } from './llm-setup.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
+import { StatsSampler } from './stats.js'
+import { loadAsset } from './web-assets.js'
 
 export interface Gateway {
   readonly server: Server | Http2SecureServer
@@ -27,6 +34,9 @@ export interface Gateway {
 }
 
 /** Mercure discovery: where the hub of this gateway is. */
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
 const MERCURE_DISCOVERY = '</.well-known/mercure>; rel="mercure"'
 
 /** How long clients wait before reconnecting to a gateway that shut down (a restart, a deploy). */
@@ -80,6 +90,26 @@ export function createGateway(
     },
   })
 
+  const stats = new StatsSampler(
+    hubSetup.hub,
+    () => openStreams.size,
+    () => llm.generations.running,
+  )
+
+  /** The web pages and their scripts; false when the path is not one. */
+  async function serveAsset(response: NodeResponse, pathname: string): Promise<boolean> {
+    const asset = await loadAsset(pathname)
+    if (asset === undefined) return false
+    ;(response as ServerResponse).writeHead(200, {
+      'content-type': asset.contentType,
+      'content-length': String(asset.body.length),
+      'cache-control': 'no-cache',
+      ...(asset.contentType.startsWith('text/html') ? { link: MERCURE_DISCOVERY } : {}),
+    })
+    response.end(asset.body)
+    return true
+  }
+
   function trackStream(
     stream: EventStream,
     request: IncomingMessage | Http2ServerRequest,
@@ -113,6 +143,7 @@ export function createGateway(
       answerPreflight(request, response, cors)
       return
     }
+    if ((method === 'GET' || method === 'HEAD') && (await serveAsset(response, url.pathname))) return
     if (url.pathname.startsWith('/v1/')) {
       const origin = request.headers.origin
       for (const [name, value] of Object.entries(
@@ -149,11 +180,30 @@ export function createGateway(
           subscribers: hubSetup.hub.subscribers.size,
         })
         return
-      case '/':
+      case '/api/info':
         if (method !== 'GET' && method !== 'HEAD') break
-        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', link: MERCURE_DISCOVERY })
-        response.end(indexPage)
+        sendJson(response, 200, {
+          version: VERSION,
+          upstreams: { openai: llm.upstreams.openai, anthropic: llm.upstreams.anthropic },
+          keyRequired: config.apiKey.length > 0,
+          resumeGraceSeconds: config.resumeGrace,
+        })
         return
+      case '/api/stats':
+        if (method !== 'GET' && method !== 'HEAD') break
+        sendJson(response, 200, { latest: stats.latest, history: stats.history })
+        return
+      case '/api/stats/stream': {
+        if (method !== 'GET') break
+        const stream = createEventStream(request, response, streamOptions)
+        trackStream(stream, request, url.pathname)
+        void stream.send({ event: 'history', data: JSON.stringify(stats.history) })
+        const unsubscribe = stats.subscribe(
+          (sample) => void stream.send({ event: 'sample', data: JSON.stringify(sample) }),
+        )
+        void stream.closed.then(unsubscribe)
+        return
+      }
       default:
         sendError(response, 404, 'SG_ERR_NOT_FOUND', `no route for ${url.pathname}`)
         return
@@ -201,6 +251,7 @@ export function createGateway(
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       llm.close()
+      stats.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
       for (const session of sessions) session.close()
       if ('closeIdleConnections' in server) {

@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { Hub } from '../hub/hub.js'
-import { selectorSource } from '../hub/topic-selector.js'
 import type { Generation } from '../llm/generation.js'
+import { subscribersPerTopic } from './stats.js'
 
 /** Topics labelled one by one; the rest are summed under "other", so the label set stays bounded. */
 const TOPIC_LABELS = 50
@@ -55,17 +55,8 @@ export function createMetrics(hub: Hub, openStreams: () => number) {
     registers: [registry],
     collect() {
       this.reset()
-      const counts = new Map<string, number>()
-      for (const subscriber of hub.subscribers) {
-        for (const selector of subscriber.selectors) {
-          const label = selectorSource(selector)
-          counts.set(label, (counts.get(label) ?? 0) + 1)
-        }
-      }
-      const sorted = [...counts].sort((a, b) => b[1] - a[1])
-      for (const [topic, count] of sorted.slice(0, TOPIC_LABELS)) this.set({ topic }, count)
-      const rest = sorted.slice(TOPIC_LABELS).reduce((sum, [, count]) => sum + count, 0)
-      if (rest > 0) this.set({ topic: 'other' }, rest)
+      for (const [topic, count] of Object.entries(subscribersPerTopic(hub, TOPIC_LABELS)))
+        this.set({ topic }, count)
     },
   })
   return { registry, ...llmMetrics(registry) }

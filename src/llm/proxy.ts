@@ -382,6 +382,8 @@ export function createLlmProxy(options: LlmProxyOptions) {
   return {
     handle,
     generations,
+    /** Where each route goes, for display: base URLs or `demo`, never keys. */
+    upstreams: { openai: options.openai.label, anthropic: options.anthropic.label },
     /** Aborts every running generation (shutdown). */
     close: () => generations.cancelAll('the gateway is shutting down'),
   }

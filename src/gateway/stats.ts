@@ -1,0 +1,90 @@
+import type { Hub } from '../hub/hub.js'
+import { selectorSource } from '../hub/topic-selector.js'
+
+/** One sample of the gateway's activity, as the dashboard shows it. */
+export interface StatsSample {
+  /** Milliseconds since the epoch. */
+  time: number
+  connections: number
+  subscribers: number
+  /** The largest topic selectors by subscriber count; the rest summed as "other". */
+  subscribersPerTopic: Record<string, number>
+  updatesPerSecond: number
+  deliveriesPerSecond: number
+  activeGenerations: number
+}
+
+const SAMPLE_MS = 1000
+const KEPT_SAMPLES = 120
+
+/** Subscribers per topic selector: the `limit` largest by name, the rest under "other". */
+export function subscribersPerTopic(hub: Hub, limit: number): Record<string, number> {
+  const counts = new Map<string, number>()
+  for (const subscriber of hub.subscribers) {
+    for (const selector of subscriber.selectors) {
+      const label = selectorSource(selector)
+      counts.set(label, (counts.get(label) ?? 0) + 1)
+    }
+  }
+  const sorted = [...counts].sort((a, b) => b[1] - a[1])
+  const result = Object.fromEntries(sorted.slice(0, limit))
+  const rest = sorted.slice(limit).reduce((sum, [, count]) => sum + count, 0)
+  if (rest > 0) result.other = rest
+  return result
+}
+
+/**
+ * A sample per second of connections, subscribers, rates and generations, the last two minutes
+ * kept: what `/api/stats` answers and `/api/stats/stream` pushes.
+ */
+export class StatsSampler {
+  readonly history: StatsSample[] = []
+  private readonly listeners = new Set<(sample: StatsSample) => void>()
+  private readonly timer: ReturnType<typeof setInterval>
+  private previous: { time: number; updates: number; deliveries: number }
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly connections: () => number,
+    private readonly activeGenerations: () => number,
+  ) {
+    this.previous = { time: Date.now(), updates: hub.stats.updates, deliveries: hub.stats.deliveries }
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS)
+    this.timer.unref()
+    this.sample()
+  }
+
+  get latest(): StatsSample {
+    return this.history.at(-1) as StatsSample
+  }
+
+  /** Calls `listener` with every new sample until the returned function is called. */
+  subscribe(listener: (sample: StatsSample) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  close(): void {
+    clearInterval(this.timer)
+    this.listeners.clear()
+  }
+
+  private sample(): void {
+    const now = Date.now()
+    const { updates, deliveries } = this.hub.stats
+    const seconds = Math.max(0.001, (now - this.previous.time) / 1000)
+    const sample: StatsSample = {
+      time: now,
+      connections: this.connections(),
+      subscribers: this.hub.subscribers.size,
+      subscribersPerTopic: subscribersPerTopic(this.hub, 20),
+      updatesPerSecond: Math.round((updates - this.previous.updates) / seconds),
+      deliveriesPerSecond: Math.round((deliveries - this.previous.deliveries) / seconds),
+      activeGenerations: this.activeGenerations(),
+    }
+    this.previous = { time: now, updates, deliveries }
+    this.history.push(sample)
+    if (this.history.length > KEPT_SAMPLES) this.history.shift()
+    for (const listener of this.listeners) listener(sample)
+  }
+}

@@ -15,7 +15,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.test.ts'],
           fileParallelism: false,
-          globalSetup: ['test/setup/chromium.ts'],
+          globalSetup: ['test/setup/system-packages.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

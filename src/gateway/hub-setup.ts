@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { secretKey } from '../hub/authorization.js'
 import { Hub } from '../hub/hub.js'
 import { MemoryStore } from '../hub/store/memory.js'
+import { RedisStore } from '../hub/store/redis.js'
 import { SqliteStore } from '../hub/store/sqlite.js'
 import type { UpdateStore } from '../hub/store/store.js'
 import { ConfigError, type GatewayConfig } from './config.js'
@@ -57,9 +58,8 @@ function readKeyValue(value: string | undefined, flag: string): string | undefin
 function openStore(spec: string, historySize: number): UpdateStore {
   if (spec === 'memory') return new MemoryStore(historySize)
   if (spec.startsWith('sqlite:')) return new SqliteStore(spec.slice('sqlite:'.length))
-  throw new ConfigError(
-    `--store: ${spec}: the Redis store arrives with issue #8; use sqlite:<file> or memory`,
-  )
+  if (/^rediss?:\/\//.test(spec)) return new RedisStore(spec)
+  throw new ConfigError(`--store: ${spec}: expected sqlite:<file>, memory or redis://host:port[/db]`)
 }
 
 /** The sqlite file's folder, else ./.streamgate: where the generated secret is kept. */

@@ -11,12 +11,14 @@ export { encodeUpdate, Hub } from './hub.js'
 export { createMercureHandler, type MercureOptions } from './mercure-http.js'
 export { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
 export { MemoryStore } from './store/memory.js'
+export { RedisStore, type RedisStoreOptions } from './store/redis.js'
 export { SqliteStore } from './store/sqlite.js'
 export {
   DuplicateIdError,
   type HistoryBounds,
   type HistoryPage,
   type ResumePoint,
+  StoreUnavailableError,
   type UpdateStore,
 } from './store/store.js'
 export { Subscriber } from './subscriber.js'

@@ -13,7 +13,7 @@ import {
 } from './authorization.js'
 import type { Hub } from './hub.js'
 import { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
-import { DuplicateIdError, type ResumePoint } from './store/store.js'
+import { DuplicateIdError, type ResumePoint, StoreUnavailableError } from './store/store.js'
 import { Subscriber } from './subscriber.js'
 import { listSubscriptions, publishPresence, SUBSCRIPTIONS_PATH } from './subscriptions.js'
 import {
@@ -86,6 +86,8 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
         fail(response, 400, error.code, error.message)
       } else if (error instanceof DuplicateIdError) {
         fail(response, 400, error.code, error.message)
+      } else if (error instanceof StoreUnavailableError) {
+        fail(response, 503, error.code, error.message)
       } else throw error
     }
   }
@@ -219,6 +221,10 @@ function fail(response: Response, status: number, code: string, message: string)
     status,
     code,
     message,
-    status === 401 ? { 'www-authenticate': 'Bearer realm="mercure"' } : {},
+    status === 401
+      ? { 'www-authenticate': 'Bearer realm="mercure"' }
+      : status === 503
+        ? { 'retry-after': '1' }
+        : {},
   )
 }

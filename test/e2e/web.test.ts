@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 import { publish, publisherToken, type Subscription, subscribe } from '../helpers/hub.js'
-import { CHROMIUM } from '../setup/chromium.js'
+import { CHROMIUM } from '../setup/system-packages.js'
 
 const SCREENSHOTS = 'test-results'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -61,7 +61,8 @@ export async function startGateway(args: string[] = []): Promise<GatewayProcess>
     logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       const started = performance.now()
-      if (child.exitCode !== null) return { code: child.exitCode, milliseconds: 0 }
+      if (child.exitCode !== null || child.signalCode !== null)
+        return { code: child.exitCode, milliseconds: 0 }
       const exited = once(child, 'exit')
       child.kill(signal)
       const [code] = (await exited) as [number | null]

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { StoredUpdate } from '../update.js'
+import { storeContract } from '../../../test/helpers/store-contract.js'
 import { MemoryStore } from './memory.js'
 import { SqliteStore } from './sqlite.js'
-import { DuplicateIdError, type UpdateStore } from './store.js'
+import type { UpdateStore } from './store.js'
 
 const directories: string[] = []
 afterEach(() => {
@@ -30,85 +30,7 @@ describe.each([
   ['memory', () => new MemoryStore()],
   ['sqlite', () => new SqliteStore(databasePath())],
 ] as [string, () => UpdateStore][])('%s store', (_name, createStore) => {
-  it('assigns ids and one increasing sequence, and tells listeners in order after commit', async () => {
-    const store = createStore()
-    const seen: string[] = []
-    store.onAppend((stored) => seen.push(stored.data))
-    const appended = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => store.append(update('t', `u${index}`))),
-    )
-    expect(appended.map((stored) => stored.sequence)).toEqual(
-      Array.from({ length: 50 }, (_, index) => index + 1),
-    )
-    expect(appended[0]?.id).toMatch(/^urn:uuid:[0-9a-f-]{36}$/)
-    expect(seen).toEqual(appended.map((stored) => stored.data))
-    expect(await store.newestSequence()).toBe(50)
-    await store.close()
-  })
-
-  it('keeps a publisher’s id and refuses it a second time, without failing the others', async () => {
-    const store = createStore()
-    const results = await Promise.allSettled([
-      store.append(update('t', 'a', { id: 'same' })),
-      store.append(update('t', 'b', { id: 'same' })),
-      store.append(update('t', 'c')),
-    ])
-    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
-    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(DuplicateIdError)
-    const page = await store.readAfter('earliest', all, 10)
-    expect(page.updates.map((stored) => stored.data)).toEqual(['a', 'c'])
-    await store.close()
-  })
-
-  it('reads after a known id, says when an id is unknown, and filters and pages', async () => {
-    const store = createStore()
-    for (let index = 1; index <= 30; index++) {
-      await store.append(
-        update(index % 2 === 0 ? 'even' : 'odd', String(index), { id: `id-${index}`, type: 'x', retry: 5 }),
-      )
-    }
-    const after = await store.readAfter({ after: 'id-10' }, all, 100)
-    expect(after.known).toBe(true)
-    expect(after.updates.map((stored) => stored.data)).toEqual(
-      Array.from({ length: 20 }, (_, index) => String(index + 11)),
-    )
-    expect(after.updates[0]).toMatchObject({
-      id: 'id-11',
-      topics: ['odd'],
-      type: 'x',
-      retry: 5,
-      private: false,
-    })
-
-    const unknown = await store.readAfter({ after: 'nope' }, all, 3)
-    expect(unknown.known).toBe(false)
-    expect(unknown.updates.map((stored) => stored.data)).toEqual(['1', '2', '3'])
-
-    const evens: StoredUpdate[] = []
-    let page = await store.readAfter('earliest', (stored) => stored.topics.includes('even'), 4)
-    evens.push(...page.updates)
-    while (page.updates.length === 4) {
-      page = await store.readAfter('earliest', (stored) => stored.topics.includes('even'), 4, page.through)
-      evens.push(...page.updates)
-    }
-    expect(evens.map((stored) => Number(stored.data))).toEqual(
-      Array.from({ length: 15 }, (_, index) => 2 * (index + 1)),
-    )
-    await store.close()
-  })
-
-  it('trims by count and by age; a trimmed id becomes unknown', async () => {
-    const store = createStore()
-    for (let index = 1; index <= 10; index++)
-      await store.append(update('t', String(index), { id: `id-${index}` }))
-    expect(await store.trim({ maxCount: 4, maxAge: 60_000 })).toBe(6)
-    const page = await store.readAfter('earliest', all, 100)
-    expect(page.updates.map((stored) => stored.data)).toEqual(['7', '8', '9', '10'])
-    expect((await store.readAfter({ after: 'id-3' }, all, 1)).known).toBe(false)
-    expect(await store.trim({ maxCount: 100, maxAge: -1 })).toBe(4)
-    expect(await store.newestSequence()).toBe(10)
-    await store.close()
-  })
+  storeContract(createStore)
 })
 
 describe('sqlite store', () => {

@@ -54,6 +54,17 @@ export class DuplicateIdError extends Error {
   }
 }
 
+/** The store cannot be reached (Redis down): the request is refused, nothing was stored. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'SG_ERR_STORE_UNAVAILABLE'
+  readonly status = 503
+
+  constructor(reason: string) {
+    super(`the update store is unavailable (${reason}); nothing was stored, try again shortly`)
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 /**
  * The sequence to read after: a later page's `afterSequence`, else the resume point's id looked up
  * (unknown: from the start, and said so), else the start.

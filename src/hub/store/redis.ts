@@ -1,0 +1,281 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import type { NewUpdate, StoredUpdate } from '../update.js'
+import {
+  DuplicateIdError,
+  type HistoryBounds,
+  type HistoryPage,
+  newUpdateId,
+  type ResumePoint,
+  StoreUnavailableError,
+  type UpdateStore,
+} from './store.js'
+
+/*
+ * The shared store of a multi-node hub, on Redis (ioredis).
+ *
+ * Layout: one global Redis Stream of updates (`{sg}:updates`) whose entry ids are `<sequence>-0`,
+ * the sequence coming from a counter (`{sg}:seq`) incremented in the same Lua script as the XADD:
+ * the order is one and global, the sequences are dense and the same on every node, so a
+ * `Last-Event-ID` from one node is understood by all. Update ids map to sequences in a sorted set
+ * (`{sg}:ids`, score = sequence): the duplicate check and the resume lookup. The hash tag `{sg}`
+ * keeps the three keys in one slot, so the script also runs on Redis Cluster.
+ *
+ * Fan-out between nodes: one reader per node, a blocking XREAD on the stream after the last entry
+ * it saw, on its own connection; each entry is handed to the node's hub, which writes it to its
+ * local subscribers. A publish is acknowledged once the script has run (Redis's own durability:
+ * run it with AOF, `appendfsync everysec` or `always`).
+ *
+ * Outage: commands fail at once while the connection is down (no offline queue) or after one
+ * second (command timeout), and the publish is refused with 503 — never queued, never re-sent. The
+ * reader reconnects with backoff and reads on from its last entry, so subscribers catch up.
+ *
+ * Sharding, the next step past one Redis: the single stream orders every update of the deployment,
+ * which is what lets `*` and multi-topic subscribers resume with one id; it also puts every publish
+ * through one Redis primary. On this machine (`npm run bench -- cluster`, docs/BENCHMARKS.md) the
+ * script costs one round trip per publish, and one Redis process serves far more publishes than a
+ * gateway node produces; past that, topics would be hashed to N streams (one per shard, each on its
+ * own primary), ids would carry their shard (`<shard>:<sequence>`), and a subscriber's resume point
+ * would become one position per shard it reads: exact-topic subscribers read one shard, `*` and
+ * patterns read all of them and merge by publish time, giving up the single global order across
+ * shards (order stays exact per topic, which is what Mercure promises).
+ */
+
+const STREAM = '{sg}:updates'
+const COUNTER = '{sg}:seq'
+const IDS = '{sg}:ids'
+const READ_BLOCK_MS = 2000
+const READ_COUNT = 1000
+/** Upper bound applied at every append (approximate trimming, cheap); `trim` applies the exact bounds. */
+const APPEND_MAXLEN = 1_000_000
+
+const APPEND_SCRIPT = `
+if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -1 end
+local sequence = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], sequence .. '-0', 'u', ARGV[2])
+redis.call('ZADD', KEYS[3], sequence, ARGV[1])
+return sequence
+`
+
+/** What an entry holds: the update without its sequence (the entry id has it). */
+type Payload = Omit<StoredUpdate, 'sequence'>
+
+export interface RedisStoreOptions {
+  /** More ioredis options (TLS, Sentinel, passwords); the URL's settings come first. */
+  redis?: RedisOptions
+}
+
+export class RedisStore implements UpdateStore {
+  private readonly commands: Redis
+  private readonly reader: Redis
+  private readonly listeners = new Set<(update: StoredUpdate) => void>()
+  private readonly ready: Promise<void>
+  private closed = false
+
+  constructor(url: string, options: RedisStoreOptions = {}) {
+    const common: RedisOptions = {
+      // Reconnect forever, backing off to 2 s between attempts.
+      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+      ...options.redis,
+    }
+    this.commands = new Redis(url, {
+      ...common,
+      enableOfflineQueue: false,
+      commandTimeout: 1000,
+      maxRetriesPerRequest: 0,
+    })
+    this.reader = new Redis(url, { ...common, maxRetriesPerRequest: null })
+    // Errors surface on the commands that fail; the connection's own events only say it retries.
+    this.commands.on('error', () => {})
+    this.reader.on('error', () => {})
+    this.commands.defineCommand('appendUpdate', { numberOfKeys: 3, lua: APPEND_SCRIPT })
+    this.ready = this.start()
+  }
+
+  /** Finds where the reader starts (waiting for Redis as long as it takes), then starts it. */
+  private async start(): Promise<void> {
+    const newest = await this.reader.get(COUNTER)
+    void this.readLoop(`${Number(newest ?? 0)}-0`)
+  }
+
+  async append(update: NewUpdate): Promise<StoredUpdate> {
+    await this.available()
+    const id = update.id ?? newUpdateId()
+    const payload: Payload = { ...update, id, publishedAt: Date.now() }
+    const sequence = Number(
+      await this.command(() =>
+        (this.commands as unknown as AppendCommand).appendUpdate(
+          STREAM,
+          COUNTER,
+          IDS,
+          id,
+          JSON.stringify(payload),
+          APPEND_MAXLEN,
+        ),
+      ),
+    )
+    if (sequence === -1) throw new DuplicateIdError(id)
+    return { ...payload, sequence }
+  }
+
+  async readAfter(
+    from: ResumePoint,
+    matches: (update: StoredUpdate) => boolean,
+    limit: number,
+    afterSequence?: number,
+  ): Promise<HistoryPage> {
+    await this.available()
+    const { known, after } = await this.resolve(from, afterSequence)
+    const updates: StoredUpdate[] = []
+    let through = after
+    for (;;) {
+      const entries = await this.command(() =>
+        this.commands.xrange(STREAM, `(${through}-0`, '+', 'COUNT', READ_COUNT),
+      )
+      for (const [entryId, fields] of entries) {
+        const update = decode(entryId, fields)
+        through = update.sequence
+        if (matches(update)) {
+          updates.push(update)
+          if (updates.length >= limit) return { known, updates, through }
+        }
+      }
+      if (entries.length < READ_COUNT) return { known, updates, through }
+    }
+  }
+
+  async newestSequence(): Promise<number> {
+    await this.available()
+    return Number((await this.command(() => this.commands.get(COUNTER))) ?? 0)
+  }
+
+  async newestId(): Promise<string | undefined> {
+    await this.available()
+    const [entry] = await this.command(() => this.commands.xrevrange(STREAM, '+', '-', 'COUNT', 1))
+    return entry === undefined ? undefined : decode(entry[0], entry[1]).id
+  }
+
+  async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
+    await this.available()
+    const before = await this.command(() => this.commands.xlen(STREAM))
+    await this.command(() => this.commands.xtrim(STREAM, 'MAXLEN', maxCount))
+    // By age: the stream is in publish order, so the old entries are a prefix; read it in pages.
+    const oldestAllowed = Date.now() - maxAge
+    for (;;) {
+      const entries = await this.command(() => this.commands.xrange(STREAM, '-', '+', 'COUNT', 100))
+      const young = entries.findIndex(
+        ([entryId, fields]) => decode(entryId, fields).publishedAt >= oldestAllowed,
+      )
+      const cut = young === -1 ? entries.at(-1) : entries[young]
+      if (cut === undefined) break
+      if (young === -1)
+        await this.command(() => this.commands.xtrim(STREAM, 'MINID', `${sequenceOf(cut[0]) + 1}-0`))
+      else {
+        await this.command(() => this.commands.xtrim(STREAM, 'MINID', cut[0]))
+        break
+      }
+    }
+    // Ids of trimmed updates are forgotten too: resuming from one is then reported as unknown.
+    const [first] = await this.command(() => this.commands.xrange(STREAM, '-', '+', 'COUNT', 1))
+    const keptFrom =
+      first === undefined ? Number((await this.commands.get(COUNTER)) ?? 0) + 1 : sequenceOf(first[0])
+    await this.command(() => this.commands.zremrangebyscore(IDS, '-inf', `(${keptFrom}`))
+    return before - (await this.command(() => this.commands.xlen(STREAM)))
+  }
+
+  onAppend(listener: (update: StoredUpdate) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.listeners.clear()
+    this.reader.disconnect()
+    this.commands.disconnect()
+  }
+
+  /** The one reader of this node: every update appended by any node, in order, to the listeners. */
+  private async readLoop(start: string): Promise<void> {
+    let last = start
+    while (!this.closed) {
+      try {
+        const result = await this.reader.xread(
+          'COUNT',
+          READ_COUNT,
+          'BLOCK',
+          READ_BLOCK_MS,
+          'STREAMS',
+          STREAM,
+          last,
+        )
+        for (const [, entries] of result ?? []) {
+          for (const [entryId, fields] of entries) {
+            last = entryId
+            const update = decode(entryId, fields)
+            for (const listener of this.listeners) listener(update)
+          }
+        }
+      } catch {
+        // Redis is away: ioredis reconnects; read on from the last entry once it is back.
+        if (!this.closed) await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
+  }
+
+  /** Looks an id up: unknown, or evicted (older than the oldest entry kept), reads from the start. */
+  private async resolve(
+    from: ResumePoint,
+    afterSequence: number | undefined,
+  ): Promise<{ known: boolean; after: number }> {
+    if (afterSequence !== undefined) return { known: true, after: afterSequence }
+    if (from === 'earliest') return { known: true, after: 0 }
+    const score = await this.command(() => this.commands.zscore(IDS, from.after))
+    if (score === null) return { known: false, after: 0 }
+    const sequence = Number(score)
+    const [first] = await this.command(() => this.commands.xrange(STREAM, '-', '+', 'COUNT', 1))
+    // With updates after it evicted (approximate trimming at append), resuming from it would skip them.
+    if (first !== undefined && sequenceOf(first[0]) > sequence + 1) return { known: false, after: 0 }
+    return { known: true, after: sequence }
+  }
+
+  /** Refuses within a second when the reader has not started (Redis unreachable since start-up). */
+  private async available(): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError('the store is closed')
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError('Redis is not reachable')), 1000)
+    })
+    try {
+      await Promise.race([this.ready, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private async command<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      if (error instanceof DuplicateIdError) throw error
+      throw new StoreUnavailableError(describe(error))
+    }
+  }
+}
+
+interface AppendCommand {
+  appendUpdate(...args: (string | number)[]): Promise<number>
+}
+
+const sequenceOf = (entryId: string): number => Number(entryId.slice(0, entryId.indexOf('-')))
+
+function decode(entryId: string, fields: string[]): StoredUpdate {
+  const payload = JSON.parse(fields[1] as string) as Payload
+  return { ...payload, sequence: sequenceOf(entryId) }
+}
+
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return /ECONNREFUSED|writeable|Connection is closed|timed out|ETIMEDOUT/i.test(message)
+    ? 'Redis is not reachable'
+    : message
+}

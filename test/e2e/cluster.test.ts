@@ -1,0 +1,201 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
+import { publish, publisherToken, type Subscription, subscribe } from '../helpers/hub.js'
+import { type RedisProcess, startRedis } from '../helpers/redis-server.js'
+
+// Three gateway nodes on one real redis-server behave as one hub.
+let redis: RedisProcess
+let nodes: GatewayProcess[] = []
+const open: Subscription[] = []
+const topic = 'https://example.com/cluster'
+const hubOf = (node: GatewayProcess) => `${node.url}/.well-known/mercure`
+const subscribeUrl = (node: GatewayProcess) => `${hubOf(node)}?topic=${encodeURIComponent(topic)}`
+
+async function startNodes(count: number): Promise<GatewayProcess[]> {
+  return Promise.all(
+    Array.from({ length: count }, () => startGateway(['--store', redis.url, '--heartbeat', '1'])),
+  )
+}
+
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterEach(async () => {
+  for (const subscription of open.splice(0)) subscription.close()
+  await Promise.all(nodes.map((node) => node.stop('SIGKILL')))
+  nodes = []
+})
+afterAll(async () => {
+  await redis.dispose()
+})
+
+async function track(subscription: Promise<Subscription>): Promise<Subscription> {
+  const opened = await subscription
+  open.push(opened)
+  return opened
+}
+
+const ids = (subscription: Subscription) => subscription.events.map((event) => event.id)
+
+describe('three gateway nodes on Redis', () => {
+  it('1,000 updates published round-robin reach 30 subscribers on all nodes, all in the same order', async () => {
+    nodes = await startNodes(3)
+    const subscriptions = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        track(subscribe(subscribeUrl(nodes[index % 3] as GatewayProcess))),
+      ),
+    )
+    const token = await publisherToken()
+    const published: string[] = []
+    for (let batch = 0; batch < 100; batch++) {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, index) => {
+          const number = batch * 10 + index
+          return publish(
+            hubOf(nodes[number % 3] as GatewayProcess),
+            [
+              ['topic', topic],
+              ['data', String(number)],
+            ],
+            token,
+          )
+        }),
+      )
+      for (const result of results) {
+        expect(result.status).toBe(200)
+        published.push(result.body)
+      }
+    }
+    await Promise.all(subscriptions.map((subscription) => subscription.waitFor(1000, 20_000)))
+    const order = ids(subscriptions[0] as Subscription)
+    expect(new Set(order)).toEqual(new Set(published))
+    for (const subscription of subscriptions) expect(ids(subscription)).toEqual(order)
+  })
+
+  it('a subscriber cut off mid-stream resumes on another node: complete, ordered, no duplicates', async () => {
+    nodes = await startNodes(2)
+    const [a, b] = nodes as [GatewayProcess, GatewayProcess]
+    const token = await publisherToken()
+    const first = await track(subscribe(subscribeUrl(a)))
+    const published: string[] = []
+    for (let index = 0; index < 20; index++) {
+      published.push(
+        (
+          await publish(
+            hubOf(index % 2 === 0 ? a : b),
+            [
+              ['topic', topic],
+              ['data', String(index)],
+            ],
+            token,
+          )
+        ).body,
+      )
+    }
+    await first.waitFor(20)
+    first.close()
+    const lastSeen = first.events[9]?.id as string
+    for (let index = 20; index < 30; index++) {
+      published.push(
+        (
+          await publish(
+            hubOf(a),
+            [
+              ['topic', topic],
+              ['data', String(index)],
+            ],
+            token,
+          )
+        ).body,
+      )
+    }
+    const resumed = await track(subscribe(subscribeUrl(b), { 'last-event-id': lastSeen }))
+    expect(resumed.response.headers.get('mercure-last-event-id')).toBe(lastSeen)
+    await resumed.waitFor(20)
+    expect([...ids(first).slice(0, 10), ...ids(resumed)]).toEqual(published)
+  })
+
+  it('a node killed while its subscribers receive: they reconnect to the others and lose nothing', async () => {
+    nodes = await startNodes(3)
+    const [doomed, b, c] = nodes as [GatewayProcess, GatewayProcess, GatewayProcess]
+    const token = await publisherToken()
+    const victims = await Promise.all(Array.from({ length: 5 }, () => track(subscribe(subscribeUrl(doomed)))))
+    const published: string[] = []
+    let publishing = true
+    const publisher = (async () => {
+      for (let index = 0; publishing || index < 50; index++) {
+        const result = await publish(
+          hubOf(index % 2 === 0 ? b : c),
+          [
+            ['topic', topic],
+            ['data', String(index)],
+          ],
+          token,
+        )
+        published.push(result.body)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    })()
+    await Promise.all(victims.map((victim) => victim.waitFor(10)))
+    await doomed.stop('SIGKILL')
+    // Each reconnects to a surviving node with the last id it saw.
+    const resumed = await Promise.all(
+      victims.map((victim, index) =>
+        track(
+          subscribe(subscribeUrl(index % 2 === 0 ? b : c), {
+            'last-event-id': victim.events.at(-1)?.id as string,
+          }),
+        ),
+      ),
+    )
+    publishing = false
+    await publisher
+    for (const [index, victim] of victims.entries()) {
+      const rest = resumed[index] as Subscription
+      const expectedRest = published.length - victim.events.length
+      await rest.waitFor(expectedRest, 10_000)
+      expect([...ids(victim), ...ids(rest)]).toEqual(published)
+    }
+  })
+
+  it('Redis restarted during publishing: 503s while it is down, every acknowledged update delivered after', async () => {
+    nodes = await startNodes(2)
+    const [a, b] = nodes as [GatewayProcess, GatewayProcess]
+    const token = await publisherToken()
+    const subscriber = await track(subscribe(subscribeUrl(b)))
+    const acknowledged: string[] = []
+    const refused: number[] = []
+    let stop = false
+    const publisher = (async () => {
+      for (let index = 0; !stop; index++) {
+        const started = Date.now()
+        const result = await publish(
+          hubOf(a),
+          [
+            ['topic', topic],
+            ['data', String(index)],
+          ],
+          token,
+        )
+        if (result.status === 200) acknowledged.push(result.body)
+        else {
+          expect(result.status).toBe(503)
+          expect(JSON.parse(result.body).error.code).toBe('SG_ERR_STORE_UNAVAILABLE')
+          expect(Date.now() - started).toBeLessThan(1500)
+          refused.push(index)
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    })()
+    await expect.poll(() => acknowledged.length).toBeGreaterThan(10)
+    await redis.stop()
+    await expect.poll(() => refused.length, { timeout: 5000 }).toBeGreaterThan(3)
+    await redis.restart()
+    const countAtRestart = acknowledged.length
+    await expect.poll(() => acknowledged.length, { timeout: 15_000 }).toBeGreaterThan(countAtRestart + 10)
+    stop = true
+    await publisher
+    await subscriber.waitFor(acknowledged.length, 15_000)
+    expect(ids(subscriber)).toEqual(acknowledged)
+  })
+})

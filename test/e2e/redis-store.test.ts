@@ -1,0 +1,83 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { RedisStore } from '../../src/hub/store/redis.js'
+import { StoreUnavailableError, type UpdateStore } from '../../src/hub/store/store.js'
+import { type RedisProcess, startRedis } from '../helpers/redis-server.js'
+import { storeContract } from '../helpers/store-contract.js'
+
+let redis: RedisProcess
+let admin: Redis
+const stores: UpdateStore[] = []
+
+beforeAll(async () => {
+  redis = await startRedis()
+  admin = new Redis(redis.url)
+})
+beforeEach(async () => {
+  await admin.flushall()
+})
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()))
+  admin.disconnect()
+  await redis.dispose()
+})
+
+function createStore(): UpdateStore {
+  const store = new RedisStore(redis.url)
+  stores.push(store)
+  return store
+}
+
+describe('redis store', () => {
+  storeContract(createStore)
+
+  it('gives every node the same ids and order, and tells each node’s listener about every update', async () => {
+    const [a, b] = [createStore(), createStore()]
+    const seenByB: string[] = []
+    b.onAppend((update) => seenByB.push(`${update.sequence}:${update.data}`))
+    // A node hears of updates from the moment its reader started (as its subscribers do).
+    await b.newestSequence()
+    const published = []
+    for (let index = 0; index < 20; index++)
+      published.push(
+        await (index % 2 === 0 ? a : b).append({ topics: ['t'], data: String(index), private: false }),
+      )
+    await expect.poll(() => seenByB.length).toBe(20)
+    expect(seenByB).toEqual(published.map((update) => `${update.sequence}:${update.data}`))
+    const fromA = await a.readAfter({ after: published[9]?.id as string }, () => true, 100)
+    expect(fromA.updates.map((update) => update.data)).toEqual(
+      published.slice(10).map((update) => update.data),
+    )
+  })
+
+  it('refuses within a second while Redis is down, and its reader catches up once it is back', async () => {
+    const store = createStore()
+    const seen: string[] = []
+    store.onAppend((update) => seen.push(update.data))
+    await store.append({ topics: ['t'], data: 'before', private: false })
+    await redis.stop()
+    const started = Date.now()
+    await expect(store.append({ topics: ['t'], data: 'during', private: false })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    )
+    expect(Date.now() - started).toBeLessThan(1500)
+    await redis.restart()
+    // Another node publishes as soon as Redis is back; this store's reader sees it.
+    const other = createStore()
+    await expect
+      .poll(
+        async () =>
+          other.append({ topics: ['t'], data: 'after', private: false }).then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 10_000 },
+      )
+      .toBe(true)
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(['before', 'after'])
+    expect((await store.readAfter('earliest', () => true, 10)).updates.map((update) => update.data)).toEqual([
+      'before',
+      'after',
+    ])
+  })
+})

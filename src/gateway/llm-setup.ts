@@ -1,6 +1,7 @@
 import { demoUpstream } from '../llm/demo-upstream.js'
 import { anthropic, openai } from '../llm/provider.js'
 import { createLlmProxy, type LlmObserver } from '../llm/proxy.js'
+import { SharedGenerations } from '../llm/shared-generations.js'
 import { httpUpstream } from '../llm/upstream.js'
 import type { EventStreamOptions } from '../server/index.js'
 import type { GatewayConfig } from './config.js'
@@ -27,5 +28,7 @@ export function createLlmProxyFromConfig(
     maxBody: config.maxBody,
     streamOptions,
     observer,
+    // With the Redis store, generations are visible from every node.
+    shared: /^rediss?:\/\//.test(config.store) ? new SharedGenerations(config.store, 15 * 60_000) : undefined,
   })
 }

@@ -19,6 +19,8 @@ export interface GenerationOptions {
   /** Bytes of events kept at most; past it the generation fails (a runaway upstream). */
   maxBytes: number
   onFinish?: (generation: Generation) => void
+  /** Told of every batch of events as it is numbered (`firstId` is the id of the first): a shared store. */
+  onEvents?: (generation: Generation, events: readonly Buffer[], firstId: number) => void
 }
 
 /**
@@ -40,6 +42,7 @@ export class Generation {
   readonly ended: Promise<void>
   private resolveEnded: () => void = () => {}
   private bytes = 0
+  private remoteViewers = 0
   /** Relayed events not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
@@ -61,7 +64,19 @@ export class Generation {
   }
 
   get viewerCount(): number {
-    return this.viewers.size
+    return this.viewers.size + this.remoteViewers
+  }
+
+  /** Viewers on other gateway nodes (a shared store): they keep the generation watched too. */
+  remoteViewerJoined(): void {
+    this.remoteViewers++
+    clearTimeout(this.graceTimer)
+    this.graceTimer = undefined
+  }
+
+  remoteViewerLeft(): void {
+    this.remoteViewers = Math.max(0, this.remoteViewers - 1)
+    this.unwatched()
   }
 
   /**
@@ -143,7 +158,7 @@ export class Generation {
 
   /** No viewer is watching (the client that asked left before its stream started): the grace starts. */
   unwatched(): void {
-    if (this.viewers.size > 0 || this.state !== 'streaming' || this.graceTimer !== undefined) return
+    if (this.viewerCount > 0 || this.state !== 'streaming' || this.graceTimer !== undefined) return
     const grace = this.options.resumeGrace
     if (grace === 0) {
       this.cancel('no viewer left')
@@ -202,6 +217,7 @@ export class Generation {
     this.bytes += size
     const frame = new EncodedEvent(all.subarray(bodyStart, offset), all)
     for (const viewer of this.viewers) void viewer.write(frame)
+    this.options.onEvents?.(this, events, this.events.length - events.length + 1)
   }
 
   private finish(state: GenerationState, error?: string): void {

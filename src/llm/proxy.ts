@@ -8,6 +8,7 @@ import { EventSplitter } from './event-splitter.js'
 import type { Generation } from './generation.js'
 import { Generations, type RetentionOptions } from './generations.js'
 import { anthropic, estimateTokens, openai, type Provider } from './provider.js'
+import type { SharedGenerationState, SharedGenerations } from './shared-generations.js'
 import type { Upstream, UpstreamResponse } from './upstream.js'
 
 type Request = IncomingMessage | Http2ServerRequest
@@ -28,6 +29,8 @@ export interface LlmProxyOptions {
   streamOptions: EventStreamOptions
   /** Told about every answered request and every finished generation (metrics, logs). */
   observer?: LlmObserver
+  /** Generations visible from every node (Redis): resume, join and cancel through any of them. */
+  shared?: SharedGenerations
 }
 
 export interface LlmObserver {
@@ -75,16 +78,20 @@ interface Route {
  */
 export function createLlmProxy(options: LlmProxyOptions) {
   const access = new Access(options.access)
+  const shared = options.shared
   const generations = new Generations(
     options.retention ?? { retainFor: 15 * 60_000, maxFinished: 1000 },
-    (generation) => options.observer?.generationFinished?.(generation),
+    (generation) => {
+      shared?.finished(generation)
+      options.observer?.generationFinished?.(generation)
+    },
   )
-  const streamOptions = (generation: Generation): EventStreamOptions => ({
+  const streamOptions = (generation: Generation | undefined): EventStreamOptions => ({
     ...options.streamOptions,
     // A viewer's backlog is the generation's own kept bytes, referenced, not copied: the bound is
     // the generation's, and a slow viewer is not cut off from an answer it cannot resume.
     maxBufferedBytes: MAX_GENERATION_BYTES,
-    headers: { ...options.streamOptions.headers, [GENERATION_HEADER]: generation.id },
+    headers: { ...options.streamOptions.headers, ...(generation && { [GENERATION_HEADER]: generation.id }) },
   })
 
   const routes: Record<string, Route> = {
@@ -144,7 +151,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
     try {
       const generationMatch = /^\/v1\/generations\/([\w-]+)(\/stream|\/cancel)?$/.exec(url.pathname)
       if (generationMatch !== null) {
-        generationRoute(exchange, url, generationMatch[1] as string, generationMatch[2])
+        await generationRoute(exchange, url, generationMatch[1] as string, generationMatch[2])
         return
       }
       const route = routes[`${method} ${url.pathname}`]
@@ -214,7 +221,9 @@ export function createLlmProxy(options: LlmProxyOptions) {
       inputEstimate: estimateTokens(body?.toString('utf8') ?? ''),
       hideUsageChunk,
       maxBytes: MAX_GENERATION_BYTES,
+      onEvents: shared && ((done, events, firstId) => shared.events(done, events, firstId)),
     })
+    shared?.created(generation)
     void stream(exchange, route, headers, body, generation)
     return generation
   }
@@ -329,11 +338,20 @@ export function createLlmProxy(options: LlmProxyOptions) {
     }
   }
 
-  function generationRoute(exchange: Exchange, url: URL, id: string, action: string | undefined): void {
+  async function generationRoute(
+    exchange: Exchange,
+    url: URL,
+    id: string,
+    action: string | undefined,
+  ): Promise<void> {
     const { request, response } = exchange
     const method = request.method ?? 'GET'
     const generation = generations.get(id)
     if (generation === undefined) {
+      if (shared !== undefined) {
+        await remoteGenerationRoute(exchange, shared, url, id, action)
+        return
+      }
       exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
       return
     }
@@ -379,13 +397,79 @@ export function createLlmProxy(options: LlmProxyOptions) {
     exchange.report(200)
   }
 
+  /** A generation that runs on another node: read, replayed and followed through the shared store. */
+  async function remoteGenerationRoute(
+    exchange: Exchange,
+    store: SharedGenerations,
+    url: URL,
+    id: string,
+    action: string | undefined,
+  ): Promise<void> {
+    const { request, response } = exchange
+    const method = request.method ?? 'GET'
+    let state = await store.describe(id).catch(() => undefined)
+    if (state === undefined) {
+      exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
+      return
+    }
+    if (action === '/cancel') {
+      if (method !== 'POST') {
+        exchange.answer(405, 'invalid_request_error', 'cancel with POST')
+        return
+      }
+      await store.requestCancel(id).catch(() => {})
+      // The owner cancels it; give it a moment so that the answer shows the outcome.
+      for (let waited = 0; state?.state === 'streaming' && waited < 2000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        state = (await store.describe(id).catch(() => state)) ?? state
+      }
+      sendJson(response, 200, describeShared(state as NonNullable<typeof state>, false))
+      exchange.report(200)
+      return
+    }
+    if (method !== 'GET') {
+      exchange.answer(405, 'invalid_request_error', `${method} is not allowed on ${url.pathname}`)
+      return
+    }
+    if (action === undefined) {
+      sendJson(response, 200, describeShared(state, true))
+      exchange.report(200)
+      return
+    }
+    const after = lastEventIdOf(request, url)
+    if (Number.isNaN(after)) {
+      exchange.answer(400, 'invalid_request_error', 'Last-Event-ID must be an event id of this generation')
+      return
+    }
+    if (state.state !== 'streaming' && after >= state.events) {
+      response.writeHead(204)
+      response.end()
+      exchange.report(204)
+      return
+    }
+    const stream = createEventStream(request, response, {
+      ...streamOptions(undefined),
+      headers: { [GENERATION_HEADER]: id },
+    })
+    exchange.report(200)
+    store.announce(id, 'joined')
+    const following = new AbortController()
+    void stream.closed.then(() => following.abort())
+    const ended = await store.follow(id, after, (frames) => void stream.write(frames), following.signal)
+    store.announce(id, 'left')
+    if (ended) stream.close()
+  }
+
   return {
     handle,
     generations,
     /** Where each route goes, for display: base URLs or `demo`, never keys. */
     upstreams: { openai: options.openai.label, anthropic: options.anthropic.label },
     /** Aborts every running generation (shutdown). */
-    close: () => generations.cancelAll('the gateway is shutting down'),
+    close: () => {
+      generations.cancelAll('the gateway is shutting down')
+      void shared?.close()
+    },
   }
 }
 
@@ -409,6 +493,37 @@ function describeGeneration(generation: Generation, withText: boolean) {
       generation.firstOutputAt === undefined ? null : generation.firstOutputAt - generation.createdAt,
     usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
     ...(withText ? { text: generation.text() } : {}),
+  }
+}
+
+/** `Last-Event-ID` (header, or `last_event_id` in the query) as an event number; NaN when it is not one. */
+function lastEventIdOf(request: Request, url: URL): number {
+  const header = request.headers['last-event-id']
+  const value = (
+    url.searchParams.get('last_event_id') ??
+    (Array.isArray(header) ? header[0] : header) ??
+    '0'
+  ).trim()
+  return /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN
+}
+
+/** `GET /v1/generations/{id}` for a generation recorded by another node. */
+function describeShared(state: SharedGenerationState & { text: string }, withText: boolean) {
+  const usage = state.usage ?? { inputTokens: 0, outputTokens: 0, estimated: true }
+  return {
+    id: state.id,
+    object: 'streamgate.generation',
+    state: state.state,
+    provider: state.provider,
+    model: state.model,
+    created_at: state.createdAt,
+    finished_at: state.finishedAt ?? null,
+    error: state.error ?? null,
+    events: state.events,
+    viewers: null,
+    time_to_first_token_ms: state.firstOutputAt === undefined ? null : state.firstOutputAt - state.createdAt,
+    usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
+    ...(withText ? { text: state.text } : {}),
   }
 }
 

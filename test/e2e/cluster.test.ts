@@ -1,6 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { ServerSentEvent } from '../../src/protocol/types.js'
+import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 import { publish, publisherToken, type Subscription, subscribe } from '../helpers/hub.js'
+import { readEvents } from '../helpers/read-events.js'
 import { type RedisProcess, startRedis } from '../helpers/redis-server.js'
 
 // Three gateway nodes on one real redis-server behave as one hub.
@@ -197,5 +200,85 @@ describe('three gateway nodes on Redis', () => {
     await publisher
     await subscriber.waitFor(acknowledged.length, 15_000)
     expect(ids(subscriber)).toEqual(acknowledged)
+  })
+
+  it('a generation started on node A is resumed on node B after the client is cut, and cancelled from node C', async () => {
+    const upstream: FakeUpstream = await startFakeUpstream()
+    try {
+      nodes = await Promise.all(
+        Array.from({ length: 3 }, () =>
+          startGateway([
+            '--store',
+            redis.url,
+            '--upstream',
+            upstream.openaiUrl,
+            '--upstream-key',
+            UPSTREAM_KEY,
+          ]),
+        ),
+      )
+      const [a, b, c] = nodes as [GatewayProcess, GatewayProcess, GatewayProcess]
+      upstream.scenario.tokens = Array.from({ length: 200 }, (_, index) => ` t${index}`)
+      upstream.scenario.interTokenDelayMs = 30
+      const content = (events: ServerSentEvent[]) =>
+        events
+          .filter((event) => event.data !== '[DONE]')
+          .map(
+            (event) =>
+              (JSON.parse(event.data) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta
+                .content ?? '',
+          )
+          .join('')
+      const started = await fetch(`${a.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'fake-model',
+          stream: true,
+          messages: [{ role: 'user', content: 'hi' }],
+        }),
+      })
+      const id = started.headers.get('streamgate-generation-id') as string
+      const first = await readEvents(started, 11)
+      const lastId = first.at(-1)?.id as string
+
+      const resumed = await fetch(`${b.url}/v1/generations/${id}/stream`, {
+        headers: { 'last-event-id': lastId },
+      })
+      expect(resumed.status).toBe(200)
+      expect(resumed.headers.get('streamgate-generation-id')).toBe(id)
+      const reading = readEvents(resumed)
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      const state = (await (await fetch(`${c.url}/v1/generations/${id}`)).json()) as {
+        state: string
+        text: string
+      }
+      expect(state.state).toBe('streaming')
+      expect(state.text.length).toBeGreaterThan(content(first).length)
+
+      const cancelled = (await (
+        await fetch(`${c.url}/v1/generations/${id}/cancel`, { method: 'POST' })
+      ).json()) as {
+        state: string
+      }
+      expect(cancelled.state).toBe('cancelled')
+      const rest = await reading
+      expect(rest[0]?.id).toBe(String(Number(lastId) + 1))
+      const text = content(first) + content(rest)
+      expect(upstream.scenario.tokens.join('').startsWith(text)).toBe(true)
+      expect(text.length).toBeGreaterThan(content(first).length)
+      expect(text.length).toBeLessThan(upstream.scenario.tokens.join('').length)
+      await expect
+        .poll(() => upstream.requests.find((request) => request.path === '/v1/chat/completions')?.abortedAt)
+        .toBeDefined()
+      const final = (await (await fetch(`${b.url}/v1/generations/${id}`)).json()) as {
+        state: string
+        text: string
+        usage: { estimated: boolean }
+      }
+      expect(final).toMatchObject({ state: 'cancelled', text, usage: { estimated: true } })
+    } finally {
+      await upstream.close()
+    }
   })
 })

@@ -3,6 +3,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   parser: () => import('./parser.js'),
   fanout: () => import('./fanout.js'),
   llm: () => import('./llm.js'),
+  cluster: () => import('./cluster.js'),
 }
 
 const names = process.argv.slice(2)

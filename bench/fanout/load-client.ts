@@ -2,7 +2,8 @@
 // library, so that the client's own cost stays small. Talks to the orchestrator over IPC.
 import { connect, type Socket } from 'node:net'
 
-const port = Number(process.env.FANOUT_PORT)
+// FANOUT_PORTS (a comma list: several gateway nodes) spreads the subscribers over them in turn.
+const ports = (process.env.FANOUT_PORTS ?? String(process.env.FANOUT_PORT)).split(',').map(Number)
 const path = String(process.env.FANOUT_PATH)
 const count = Number(process.env.FANOUT_SUBSCRIBERS)
 const DOUBLE_LF = 0x0a
@@ -29,7 +30,11 @@ function onData(chunk: Buffer): void {
 
 function open(index: number): void {
   // Several loopback source addresses: one has about 28,000 ephemeral ports.
-  const socket = connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${1 + (index % 4)}` })
+  const socket = connect({
+    port: ports[index % ports.length] as number,
+    host: '127.0.0.1',
+    localAddress: `127.0.0.${1 + (index % 4)}`,
+  })
   socket.setNoDelay(true)
   let first = true
   socket.on('data', (chunk: Buffer) => {

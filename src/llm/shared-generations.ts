@@ -81,9 +81,9 @@ export class SharedGenerations {
   /** A batch of numbered events: appended in order (one connection, pipelined, never awaited). */
   events(generation: Generation, events: readonly Buffer[], firstId: number): void {
     const pipeline = this.commands.pipeline()
-    events.forEach((event, index) =>
-      pipeline.xadd(eventsKey(generation.id), `${firstId + index}-0`, 'e', event),
-    )
+    for (const [index, event] of events.entries()) {
+      pipeline.xadd(eventsKey(generation.id), `${firstId + index}-0`, 'e', event)
+    }
     pipeline.hset(metaKey(generation.id), 'events', firstId + events.length - 1)
     if (firstId === 1) pipeline.expire(eventsKey(generation.id), RUNNING_TTL_S)
     if (generation.firstOutputAt !== undefined)

@@ -51,6 +51,16 @@ export function serveCommand(): Command {
     )
     .addOption(flag('--key-rpm <n>', 'LLM requests per minute per gateway key (default 0: unlimited)'))
     .addOption(flag('--key-concurrency <n>', 'LLM requests at once per gateway key (default 0: unlimited)'))
+    .addOption(
+      flag(
+        '--max-connections-per-ip <n>',
+        'requests and streams open at once per client address (default 0: unlimited)',
+      ),
+    )
+    .addOption(flag('--max-topics <n>', 'topic selectors per hub subscription (default 100)'))
+    .addOption(
+      flag('--header-timeout <seconds>', 'time a client has to send its request headers (default 10)'),
+    )
     .action(async (options: Record<string, unknown>) => {
       const { config, gateway } = prepare(withProviderEnvironment(options))
       const logger = gateway.logger

@@ -68,6 +68,7 @@ export function createGateway(
     anonymous: config.anonymous,
     maxBody: config.maxBody,
     subscriptions: config.subscriptions,
+    maxTopics: config.maxTopics,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
@@ -211,7 +212,28 @@ export function createGateway(
     sendError(response, 405, 'SG_ERR_METHOD_NOT_ALLOWED', `${method} is not allowed on ${url.pathname}`)
   }
 
+  const openPerAddress = new Map<string, number>()
+
   function onRequest(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): void {
+    // A bound on what one address holds open (streams are long): connection-count denial of service.
+    const address = request.socket.remoteAddress ?? 'unknown'
+    const open = openPerAddress.get(address) ?? 0
+    if (config.maxConnectionsPerIp > 0 && open >= config.maxConnectionsPerIp) {
+      sendError(
+        response,
+        429,
+        'SG_ERR_TOO_MANY_CONNECTIONS',
+        `${address} already has ${open} requests or streams open (--max-connections-per-ip ${config.maxConnectionsPerIp})`,
+        { 'retry-after': '5' },
+      )
+      return
+    }
+    openPerAddress.set(address, open + 1)
+    response.once('close', () => {
+      const left = (openPerAddress.get(address) ?? 1) - 1
+      if (left <= 0) openPerAddress.delete(address)
+      else openPerAddress.set(address, left)
+    })
     handle(request, response).catch((error: unknown) => {
       logger.error({ err: error, url: request.url }, 'request failed')
       sendError(response, 500, 'SG_ERR_INTERNAL', 'internal error')
@@ -277,7 +299,14 @@ function createServer(
   config: GatewayConfig,
   onRequest: (request: IncomingMessage | Http2ServerRequest, response: NodeResponse) => void,
 ): Server | Http2SecureServer {
-  if (config.tlsCert === undefined || config.tlsKey === undefined) return http.createServer(onRequest)
+  // Slowloris: a client gets --header-timeout to send its headers; Node checks every second.
+  const timeouts = {
+    headersTimeout: config.headerTimeout * 1000,
+    requestTimeout: Math.max(config.headerTimeout * 1000, 30_000),
+    connectionsCheckingInterval: 1000,
+  }
+  if (config.tlsCert === undefined || config.tlsKey === undefined)
+    return http.createServer(timeouts, onRequest)
   // HTTP/2 lets a browser hold many streams on one connection (HTTP/1.1 allows six per origin);
   // HTTP/1.1 stays available for clients that do not speak HTTP/2.
   return http2.createSecureServer(

@@ -21,6 +21,9 @@ describe('gateway configuration', () => {
       resumeGrace: 30,
       keyRpm: 0,
       keyConcurrency: 0,
+      maxConnectionsPerIp: 0,
+      maxTopics: 100,
+      headerTimeout: 10,
     })
   })
 

@@ -104,6 +104,12 @@ export const gatewayConfigSchema = z
     keyRpm: integer(0, 1_000_000).default(0),
     /** Requests at once (streams included) per gateway key; 0 = unlimited. */
     keyConcurrency: integer(0, 1_000_000).default(0),
+    /** Requests in progress (open streams included) per client address; 0 = unlimited. */
+    maxConnectionsPerIp: integer(0, 10_000_000).default(0),
+    /** Topic selectors per hub subscription. */
+    maxTopics: integer(1, 10_000).default(100),
+    /** Seconds a client may take to send its request headers (slowloris defence). */
+    headerTimeout: z.coerce.number().positive().max(600).default(10),
   })
   .strict()
   .refine((config) => (config.tlsCert === undefined) === (config.tlsKey === undefined), {

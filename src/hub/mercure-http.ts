@@ -38,11 +38,13 @@ export interface MercureOptions {
   streamOptions: EventStreamOptions
   /** Publish presence updates and answer the active subscriptions API. */
   subscriptions?: boolean
+  /** Topic selectors one subscription may hold (default 100). */
+  maxTopics?: number
   /** Each subscription's stream, for the application's registry (logs, shutdown). */
   onStream?: (stream: EventStream, request: Request) => void
 }
 
-/** Selectors per subscription: more is a denial of service, not a use case. */
+/** Selectors per subscription by default: more is a denial of service, not a use case. */
 const MAX_SELECTORS = 100
 
 /**
@@ -119,11 +121,12 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
       'subscribe with at least one topic selector (match=, topic=)',
     )
   }
-  if (selectors.length > MAX_SELECTORS) {
+  const maxTopics = options.maxTopics ?? MAX_SELECTORS
+  if (selectors.length > maxTopics) {
     throw new PublishError(
-      400,
-      'SG_ERR_BAD_REQUEST',
-      `at most ${MAX_SELECTORS} topic selectors per subscription`,
+      429,
+      'SG_ERR_TOO_MANY_TOPICS',
+      `at most ${maxTopics} topic selectors per subscription (--max-topics); this one has ${selectors.length}`,
     )
   }
   const requested = resumeRequested(request, url)

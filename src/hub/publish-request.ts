@@ -3,7 +3,7 @@ import type { NewUpdate } from './update.js'
 /** A publish request the hub refuses: HTTP status, stable code and a one-line reason. */
 export class PublishError extends Error {
   constructor(
-    readonly status: 400 | 413 | 415,
+    readonly status: 400 | 413 | 415 | 429,
     readonly code: string,
     message: string,
   ) {

@@ -134,8 +134,11 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
 
   write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean> {
     if (this.isClosed) return REFUSED
-    // Strings are measured in characters, not bytes: close enough for a bound on memory.
-    if (this.sink.bufferedBytes() + chunk.length > this.maxBufferedBytes) {
+    // Strings are measured in characters, not bytes: close enough for a bound on memory. An empty
+    // buffer always takes the chunk, so that an event larger than the bound still reaches a client
+    // that keeps up (the bound is then the buffer plus one event).
+    const buffered = this.sink.bufferedBytes()
+    if (buffered > 0 && buffered + chunk.length > this.maxBufferedBytes) {
       this.cutOffSlowClient()
       return REFUSED
     }

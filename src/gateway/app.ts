@@ -235,7 +235,8 @@ export function createGateway(
       else openPerAddress.set(address, left)
     })
     handle(request, response).catch((error: unknown) => {
-      logger.error({ err: error, url: request.url }, 'request failed')
+      // The path only: a query string may carry what a client should not have put there (a token).
+      logger.error({ err: error, path: (request.url ?? '/').split('?')[0] }, 'request failed')
       sendError(response, 500, 'SG_ERR_INTERNAL', 'internal error')
     })
   }

@@ -438,3 +438,56 @@ describe('keep-alive and limits', () => {
     await gw.stop()
   })
 })
+
+describe('the proxy cannot be steered', () => {
+  it('a request that smuggles a second one (Content-Length and Transfer-Encoding) is refused; the upstream sees nothing', async () => {
+    const gw = await gateway()
+    const { port } = new URL(gw.url)
+    const { connect } = await import('node:net')
+    const body = '0\r\n\r\nPOST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(Number(port), '127.0.0.1')
+      let text = ''
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk
+      })
+      socket.on('close', () => resolve(text))
+      socket.on('error', () => resolve(text))
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${KEY}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+      )
+    })
+    expect(answer).toMatch(/^HTTP\/1\.1 400/)
+    expect(upstream.requests).toEqual([])
+    await gw.stop()
+  })
+
+  it('the upstream is the configured one whatever the request says (forwarding and provider headers)', async () => {
+    const gw = await gateway()
+    const response = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${KEY}`,
+        'content-type': 'application/json',
+        'x-forwarded-host': '169.254.169.254',
+        'x-portkey-custom-host': 'http://169.254.169.254/v1',
+        'openai-organization': 'org-evil',
+      },
+      body: chatBody({ stream: false }),
+    })
+    expect(response.status).toBe(200)
+    const seen = upstream.requests[0]
+    expect(seen?.path).toBe('/v1/chat/completions')
+    expect(Object.keys(seen?.headers ?? {}).sort()).toEqual([
+      'accept',
+      'authorization',
+      'connection',
+      'content-length',
+      'content-type',
+      'host',
+    ])
+    expect(seen?.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`)
+    await gw.stop()
+  })
+})

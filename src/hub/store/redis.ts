@@ -93,7 +93,13 @@ export class RedisStore implements UpdateStore {
 
   /** Finds where the reader starts (waiting for Redis as long as it takes), then starts it. */
   private async start(): Promise<void> {
+    // Without an offline queue, a command sent before the connection is ready fails: wait for it.
+    const commandsReady =
+      this.commands.status === 'ready'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => this.commands.once('ready', () => resolve()))
     const newest = await this.reader.get(COUNTER)
+    await commandsReady
     void this.readLoop(`${Number(newest ?? 0)}-0`)
   }
 

@@ -21,3 +21,17 @@ describe(`chaos soak (${full ? 'full' : 'short'})`, () => {
     options.timeoutMs + 60_000,
   )
 })
+
+describe(`chaos soak on Redis (${full ? 'full' : 'short'})`, () => {
+  it(
+    'across two nodes, one killed and Redis restarted: nothing lost, duplicated or reordered',
+    async () => {
+      const report = await runSoak({ ...options, cluster: true })
+      console.log(`soak (redis): ${JSON.stringify({ subscribers: options.subscribers, ...report })}`)
+      expect(report.updates).toBe(options.updates)
+      expect(report.restarts).toBe(2)
+      expect(report).toMatchObject({ lost: 0, duplicated: 0, outOfOrder: 0 })
+    },
+    options.timeoutMs + 60_000,
+  )
+})

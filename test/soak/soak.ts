@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { createParser } from '../../src/protocol/parser.js'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 import { publisherToken } from '../helpers/hub.js'
-import { freePort } from '../helpers/redis-server.js'
+import { freePort, type RedisProcess, startRedis } from '../helpers/redis-server.js'
 
 export interface SoakOptions {
   subscribers: number
@@ -13,6 +13,11 @@ export interface SoakOptions {
   restarts: number
   /** Bound on the whole run, in milliseconds. */
   timeoutMs: number
+  /**
+   * Two gateway nodes on Redis instead of one on sqlite: subscribers and the publisher use either
+   * node; the chaos is one node killed (SIGKILL) and started again, then Redis restarted.
+   */
+  cluster?: boolean
 }
 
 export interface SoakReport {
@@ -40,20 +45,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const started = Date.now()
   const deadline = started + options.timeoutMs
   const directory = mkdtempSync(join(tmpdir(), 'streamgate-soak-'))
-  const port = await freePort()
-  const args = [
+  const redis: RedisProcess | undefined = options.cluster ? await startRedis() : undefined
+  const ports = options.cluster ? [await freePort(), await freePort()] : [await freePort()]
+  const argsFor = (port: number) => [
     '--port',
     String(port),
     '--store',
-    `sqlite:${join(directory, 'hub.db')}`,
+    redis?.url ?? `sqlite:${join(directory, 'hub.db')}`,
     '--history-size',
     '1000000',
     '--heartbeat',
     '2',
   ]
-  // startGateway adds --port 0 first; ours comes later and wins.
-  let gateway: GatewayProcess = await startGateway(args)
-  const base = `http://127.0.0.1:${port}`
+  // startGateway puts --port 0 first; ours comes later and wins.
+  const gateways: GatewayProcess[] = await Promise.all(ports.map((port) => startGateway(argsFor(port))))
+  const baseOf = (index: number) => `http://127.0.0.1:${ports[index % ports.length]}`
   const token = await publisherToken()
   const acknowledged: { id: string; topic: string }[] = []
   let connections = 0
@@ -81,6 +87,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       if (caughtUp) return
       const byQuery = index % 2 === 0
       const query = subscriber.topics.map((topic) => `topic=${encodeURIComponent(topic)}`).join('&')
+      const base = baseOf(Math.floor(Math.random() * ports.length))
       const url = `${base}/.well-known/mercure?${query}${byQuery ? `&lastEventID=${encodeURIComponent(subscriber.lastId)}` : ''}`
       const abort = new AbortController()
       // Drop at a random moment, as a flaky network would.
@@ -104,7 +111,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           if (!publishing && expectedFor(subscriber).length === subscriber.received.length) abort.abort()
         }
       } catch {
-        // Dropped, or the gateway is restarting.
+        // Dropped, or a node (or Redis) is restarting.
       } finally {
         clearTimeout(drop)
         disconnects++
@@ -116,19 +123,33 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const expectedFor = (subscriber: Subscriber) =>
     acknowledged.filter((update) => subscriber.topics.includes(update.topic)).map((update) => update.id)
 
+  /** sqlite: the gateway restarted (SIGTERM). Redis: a node killed and started again, then Redis restarted. */
+  async function chaos(round: number): Promise<void> {
+    if (redis === undefined) {
+      await gateways[0]?.stop('SIGTERM')
+      gateways[0] = await startGateway(argsFor(ports[0] as number))
+    } else if (round % 2 === 0) {
+      await gateways[1]?.stop('SIGKILL')
+      gateways[1] = await startGateway(argsFor(ports[1] as number))
+    } else {
+      await redis.stop()
+      await sleep(500)
+      await redis.restart()
+    }
+  }
+
   async function publishAll(): Promise<void> {
     const restartEvery = Math.floor(options.updates / (options.restarts + 1))
     for (let number = 0; number < options.updates && Date.now() < deadline; number++) {
       if (number > 0 && number % restartEvery === 0 && restarts < options.restarts) {
-        await gateway.stop('SIGTERM')
-        gateway = await startGateway(args)
+        await chaos(restarts)
         restarts++
       }
       const id = `soak-${number}`
       const topic = TOPICS[number % TOPICS.length] as string
       // Retry until acknowledged; a 400 for a known id means an earlier attempt was stored.
       for (;;) {
-        const status = await fetch(`${base}/.well-known/mercure`, {
+        const status = await fetch(`${baseOf(number)}/.well-known/mercure`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
           body: new URLSearchParams({ topic, id, data: String(number) }),
@@ -150,7 +171,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   try {
     await Promise.all([publishAll(), ...subscribers.map((subscriber, index) => follow(subscriber, index))])
   } finally {
-    await gateway.stop('SIGTERM')
+    await Promise.all(gateways.map((gateway) => gateway.stop('SIGTERM')))
+    await redis?.dispose()
     rmSync(directory, { recursive: true, force: true })
   }
 

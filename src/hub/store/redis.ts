@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis'
 import type { NewUpdate, StoredUpdate } from '../update.js'
 import {
   DuplicateIdError,
@@ -31,13 +31,15 @@ import {
  *
  * Sharding, the next step past one Redis: the single stream orders every update of the deployment,
  * which is what lets `*` and multi-topic subscribers resume with one id; it also puts every publish
- * through one Redis primary. On this machine (`npm run bench -- cluster`, docs/BENCHMARKS.md) the
- * script costs one round trip per publish, and one Redis process serves far more publishes than a
- * gateway node produces; past that, topics would be hashed to N streams (one per shard, each on its
- * own primary), ids would carry their shard (`<shard>:<sequence>`), and a subscriber's resume point
- * would become one position per shard it reads: exact-topic subscribers read one shard, `*` and
- * patterns read all of them and merge by publish time, giving up the single global order across
- * shards (order stays exact per topic, which is what Mercure promises).
+ * through one Redis primary and makes every node read every update. Measured on this 2-core machine
+ * (`npm run bench -- cluster`, docs/BENCHMARKS.md): one Redis took 18,689 appends/s through this
+ * script (one client, 64 in flight), while 3,000 subscribers over three nodes saturate at about 50
+ * updates/s (150,000 deliveries/s); crossing nodes adds about 4 ms at the median. Past one primary,
+ * topics would be hashed to S streams (`{sg-<shard>}` keys, one shard per primary), ids would carry
+ * their shard (`<shard>:<sequence>`), a node would read only the shards its subscribers' exact
+ * topics hash to, and a resume point would become one position per shard read: exact-topic
+ * subscribers read one shard, `*` and patterns read all and merge by publish time, giving up the
+ * single global order across shards (order stays exact per topic, which is what Mercure promises).
  */
 
 const STREAM = '{sg}:updates'
@@ -60,13 +62,15 @@ return sequence
 type Payload = Omit<StoredUpdate, 'sequence'>
 
 export interface RedisStoreOptions {
-  /** More ioredis options (TLS, Sentinel, passwords); the URL's settings come first. */
+  /** More ioredis options (TLS, Sentinel with `sentinels` and `name`, passwords); the URL's come first. */
   redis?: RedisOptions
+  /** A Redis Cluster: its seed nodes (the URL is then ignored). The keys share one hash slot. */
+  cluster?: ClusterNode[]
 }
 
 export class RedisStore implements UpdateStore {
-  private readonly commands: Redis
-  private readonly reader: Redis
+  private readonly commands: Redis | Cluster
+  private readonly reader: Redis | Cluster
   private readonly listeners = new Set<(update: StoredUpdate) => void>()
   private readonly ready: Promise<void>
   private closed = false
@@ -77,13 +81,15 @@ export class RedisStore implements UpdateStore {
       retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
       ...options.redis,
     }
-    this.commands = new Redis(url, {
-      ...common,
-      enableOfflineQueue: false,
-      commandTimeout: 1000,
-      maxRetriesPerRequest: 0,
-    })
-    this.reader = new Redis(url, { ...common, maxRetriesPerRequest: null })
+    const connect = (extra: RedisOptions) =>
+      options.cluster === undefined
+        ? new Redis(url, { ...common, ...extra })
+        : new Cluster(options.cluster, {
+            enableOfflineQueue: extra.enableOfflineQueue ?? true,
+            redisOptions: { ...common, ...extra },
+          })
+    this.commands = connect({ enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0 })
+    this.reader = connect({ maxRetriesPerRequest: null })
     // Errors surface on the commands that fail; the connection's own events only say it retries.
     this.commands.on('error', () => {})
     this.reader.on('error', () => {})

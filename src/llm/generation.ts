@@ -89,7 +89,8 @@ export class Generation {
     const { provider } = this.options
     // nextTick, not queueMicrotask: the latter wraps every callback in an AsyncResource.
     if (this.pending.length === 0) process.nextTick(this.flush)
-    for (const event of events) {
+    const awaitingOutput = this.firstOutputAt === undefined
+    for (const [index, event] of events.entries()) {
       if (this.firstOutputAt === undefined && provider.isOutput(event)) this.firstOutputAt = Date.now()
       if (provider.mayCarryUsage(event)) {
         const data = eventJson(event.toString('utf8'))
@@ -100,6 +101,13 @@ export class Generation {
       this.pending.push(event)
       if (provider.isErrorEvent(event)) {
         this.finish('failed', 'the upstream sent an error event')
+        return
+      }
+      // Until the first token is out, nothing waits for the rest of the read: time to first token
+      // is what a user sees (an upstream that bursts puts hundreds of events in one read).
+      if (awaitingOutput && this.firstOutputAt !== undefined) {
+        this.flush()
+        this.relay(events.slice(index + 1))
         return
       }
     }

@@ -45,11 +45,14 @@ export class SharedGenerations {
     url: string,
     private readonly retainForMs: number,
   ) {
+    // With an offline queue: a generation that starts while the connection is still being made
+    // (right after start-up) or briefly lost is recorded once it is back, not dropped; a command
+    // still fails after a second, so that no request waits on Redis for long.
     const options = {
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
-      enableOfflineQueue: false,
+      enableOfflineQueue: true,
       commandTimeout: 1000,
-      maxRetriesPerRequest: 0,
+      maxRetriesPerRequest: 1,
     }
     this.commands = new Redis(url, options)
     this.subscriber = new Redis(url, { retryStrategy: options.retryStrategy })

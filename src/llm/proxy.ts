@@ -361,7 +361,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
         return
       }
       generation.cancel('cancelled by request')
-      sendJson(response, 200, describeGeneration(generation, false))
+      sendJson(response, 200, describeGeneration(stateOf(generation), false, generation.viewerCount))
       exchange.report(200)
       return
     }
@@ -370,14 +370,11 @@ export function createLlmProxy(options: LlmProxyOptions) {
       return
     }
     if (action === undefined) {
-      sendJson(response, 200, describeGeneration(generation, true))
+      sendJson(response, 200, describeGeneration(stateOf(generation), true, generation.viewerCount))
       exchange.report(200)
       return
     }
-    const header = request.headers['last-event-id']
-    const lastEventId =
-      url.searchParams.get('last_event_id') ?? (Array.isArray(header) ? header[0] : header) ?? '0'
-    const after = /^\d{1,9}$/.test(lastEventId.trim()) ? Number(lastEventId.trim()) : Number.NaN
+    const after = lastEventIdOf(request, url)
     if (!(after <= generation.events.length)) {
       exchange.answer(
         400,
@@ -423,7 +420,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
         await new Promise((resolve) => setTimeout(resolve, 100))
         state = (await store.describe(id).catch(() => state)) ?? state
       }
-      sendJson(response, 200, describeShared(state as NonNullable<typeof state>, false))
+      sendJson(response, 200, describeGeneration(state as NonNullable<typeof state>, false))
       exchange.report(200)
       return
     }
@@ -432,7 +429,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
       return
     }
     if (action === undefined) {
-      sendJson(response, 200, describeShared(state, true))
+      sendJson(response, 200, describeGeneration(state, true))
       exchange.report(200)
       return
     }
@@ -475,24 +472,21 @@ export function createLlmProxy(options: LlmProxyOptions) {
 
 export type LlmProxy = ReturnType<typeof createLlmProxy>
 
-/** What `GET /v1/generations/{id}` answers. */
-function describeGeneration(generation: Generation, withText: boolean) {
-  const usage = generation.usage()
+/** A generation of this node, in the shape the shared store gives for one of another node. */
+function stateOf(generation: Generation): SharedGenerationState & { text: string } {
   return {
     id: generation.id,
-    object: 'streamgate.generation',
     state: generation.state,
     provider: generation.provider.name,
     model: generation.model,
-    created_at: generation.createdAt,
-    finished_at: generation.finishedAt ?? null,
-    error: generation.error ?? null,
+    keyId: generation.options.keyId,
+    createdAt: generation.createdAt,
+    finishedAt: generation.finishedAt,
+    error: generation.error,
+    firstOutputAt: generation.firstOutputAt,
     events: generation.events.length,
-    viewers: generation.viewerCount,
-    time_to_first_token_ms:
-      generation.firstOutputAt === undefined ? null : generation.firstOutputAt - generation.createdAt,
-    usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
-    ...(withText ? { text: generation.text() } : {}),
+    usage: generation.usage(),
+    text: generation.text(),
   }
 }
 
@@ -507,8 +501,12 @@ function lastEventIdOf(request: Request, url: URL): number {
   return /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN
 }
 
-/** `GET /v1/generations/{id}` for a generation recorded by another node. */
-function describeShared(state: SharedGenerationState & { text: string }, withText: boolean) {
+/** What `GET /v1/generations/{id}` answers; `viewers` is known only on the node that runs it. */
+function describeGeneration(
+  state: SharedGenerationState & { text: string },
+  withText: boolean,
+  viewers: number | null = null,
+) {
   const usage = state.usage ?? { inputTokens: 0, outputTokens: 0, estimated: true }
   return {
     id: state.id,
@@ -520,7 +518,7 @@ function describeShared(state: SharedGenerationState & { text: string }, withTex
     finished_at: state.finishedAt ?? null,
     error: state.error ?? null,
     events: state.events,
-    viewers: null,
+    viewers,
     time_to_first_token_ms: state.firstOutputAt === undefined ? null : state.firstOutputAt - state.createdAt,
     usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
     ...(withText ? { text: state.text } : {}),

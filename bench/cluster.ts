@@ -10,7 +10,7 @@ import { signToken } from '../src/hub/authorization.js'
 import { RedisStore } from '../src/hub/store/redis.js'
 import { freePort } from '../test/helpers/redis-server.js'
 import { setup as installSystemPackages, REDIS_SERVER } from '../test/setup/system-packages.js'
-import { ask, percentile, startChild, usage } from './harness.js'
+import { ask, percentile, startStreamgate, usage } from './harness.js'
 
 /**
  * `npm run bench -- cluster`: CLUSTER_N (3,000) subscribers spread over three gateway nodes sharing
@@ -49,29 +49,16 @@ async function startRedis(): Promise<{ child: ChildProcess; url: string }> {
 }
 
 function startNode(store: string) {
-  return startChild(
-    process.execPath,
-    [
-      here('../bin/streamgate'),
-      'serve',
-      '--port',
-      '0',
-      '--store',
-      store,
-      '--jwt-secret',
-      SECRET,
-      '--heartbeat',
-      '3600',
-      '--subscriber-buffer',
-      '64MiB',
-      '--log-level',
-      'info',
-    ],
-    (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string }
-      return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
-    },
-  )
+  return startStreamgate([
+    '--store',
+    store,
+    '--jwt-secret',
+    SECRET,
+    '--heartbeat',
+    '3600',
+    '--subscriber-buffer',
+    '64MiB',
+  ])
 }
 
 async function publish(port: number, data: string): Promise<void> {

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
 import { ensureNchan, startNchan } from './fanout/nchan.js'
-import { ask, percentile, startChild, usage } from './harness.js'
+import { ask, percentile, startChild, startStreamgate, usage } from './harness.js'
 
 /**
  * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
@@ -37,29 +37,16 @@ const servers: ServerUnderTest[] = [
   {
     name: 'streamgate hub',
     start: () =>
-      startChild(
-        process.execPath,
-        [
-          here('../bin/streamgate'),
-          'serve',
-          '--port',
-          '0',
-          '--store',
-          'memory',
-          '--jwt-secret',
-          SECRET,
-          '--heartbeat',
-          '3600',
-          '--subscriber-buffer',
-          '64MiB',
-          '--log-level',
-          'info',
-        ],
-        (line) => {
-          const entry = JSON.parse(line) as { msg?: string; url?: string }
-          return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
-        },
-      ),
+      startStreamgate([
+        '--store',
+        'memory',
+        '--jwt-secret',
+        SECRET,
+        '--heartbeat',
+        '3600',
+        '--subscriber-buffer',
+        '64MiB',
+      ]),
     subscribePath: '/.well-known/mercure?topic=bench',
     publish: async (port, data) => {
       const response = await fetch(`http://127.0.0.1:${port}/.well-known/mercure`, {

@@ -1,6 +1,7 @@
 // Helpers shared by the benchmarks that run servers and load clients as processes.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
 export async function startChild(
   command: string,
@@ -50,3 +51,23 @@ export function ask<T>(client: ChildProcess, type: string, reply: string): Promi
 export const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
   Number.NaN
+
+/** `streamgate serve` on a free port, with these arguments; ready once it logs "listening". */
+export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  return startChild(
+    process.execPath,
+    [
+      fileURLToPath(new URL('../bin/streamgate', import.meta.url)),
+      'serve',
+      '--port',
+      '0',
+      '--log-level',
+      'info',
+      ...args,
+    ],
+    (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string }
+      return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
+    },
+  )
+}

@@ -4,6 +4,7 @@ import { Agent, request as httpRequest } from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { UPSTREAM_KEY } from '../test/fixtures/fake-llm-upstream.js'
+import { startStreamgate } from './harness.js'
 
 /**
  * `npm run bench -- llm`: LLM_STREAMS (200) concurrent streamed chat completions of LLM_CHUNKS (500)
@@ -38,30 +39,18 @@ const targets: Target[] = [
   {
     name: 'streamgate',
     start: async (upstreamUrl) => {
-      const child = spawn(
-        process.execPath,
-        [
-          here('../bin/streamgate'),
-          'serve',
-          '--port',
-          '0',
-          '--store',
-          'memory',
-          '--jwt-secret',
-          'llm-benchmark-secret-of-32-bytes!',
-          '--upstream',
-          upstreamUrl,
-          '--upstream-key',
-          UPSTREAM_KEY,
-          '--api-key',
-          GATEWAY_KEY,
-          '--log-level',
-          'warn',
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      )
-      // With log level warn there is no "listening" line: ask the kernel for the port.
-      const port = await listeningPort(child)
+      const { child, port } = await startStreamgate([
+        '--store',
+        'memory',
+        '--jwt-secret',
+        'llm-benchmark-secret-of-32-bytes!',
+        '--upstream',
+        upstreamUrl,
+        '--upstream-key',
+        UPSTREAM_KEY,
+        '--api-key',
+        GATEWAY_KEY,
+      ])
       return {
         child,
         baseUrl: `http://127.0.0.1:${port}/v1`,
@@ -113,29 +102,6 @@ function firstLine(child: ChildProcess): Promise<string> {
     })
     child.once('exit', (code) => reject(new Error(`exited with ${code}`)))
   })
-}
-
-/** The TCP port a child process listens on, from /proc (its sockets in LISTEN state). */
-async function listeningPort(child: ChildProcess): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    const inodes = new Set<string>()
-    try {
-      for (const fd of (await import('node:fs')).readdirSync(`/proc/${child.pid}/fd`)) {
-        const link = (await import('node:fs')).readlinkSync(`/proc/${child.pid}/fd/${fd}`)
-        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1]
-        if (inode) inodes.add(inode)
-      }
-    } catch {
-      continue
-    }
-    for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/)
-      if (fields[3] === '0A' && inodes.has(fields[9] ?? ''))
-        return Number.parseInt(fields[1]?.split(':')[1] ?? '', 16)
-    }
-  }
-  throw new Error('the gateway did not listen')
 }
 
 async function waitForPort(port: number): Promise<void> {

@@ -16,6 +16,8 @@ export interface StatsSample {
 
 const SAMPLE_MS = 1000
 const KEPT_SAMPLES = 120
+/** Topic selectors listed one by one in a sample. */
+const TOPICS = 20
 
 /** Subscribers per topic selector: the `limit` largest by name, the rest under "other". */
 export function subscribersPerTopic(hub: Hub, limit: number): Record<string, number> {
@@ -54,8 +56,12 @@ export class StatsSampler {
     this.sample()
   }
 
+  /** The last sample, with subscribers per topic counted now. */
   get latest(): StatsSample {
-    return this.history.at(-1) as StatsSample
+    return {
+      ...(this.history.at(-1) as StatsSample),
+      subscribersPerTopic: subscribersPerTopic(this.hub, TOPICS),
+    }
   }
 
   /** Calls `listener` with every new sample until the returned function is called. */
@@ -77,7 +83,8 @@ export class StatsSampler {
       time: now,
       connections: this.connections(),
       subscribers: this.hub.subscribers.size,
-      subscribersPerTopic: subscribersPerTopic(this.hub, 20),
+      // A walk over every subscriber: only while a dashboard watches (`latest` counts on demand).
+      subscribersPerTopic: this.listeners.size > 0 ? subscribersPerTopic(this.hub, TOPICS) : {},
       updatesPerSecond: Math.round((updates - this.previous.updates) / seconds),
       deliveriesPerSecond: Math.round((deliveries - this.previous.deliveries) / seconds),
       activeGenerations: this.activeGenerations(),

@@ -338,6 +338,66 @@ export function createLlmProxy(options: LlmProxyOptions) {
     }
   }
 
+  /**
+   * A generation as the routes see it: this node's own, or another node's through the shared
+   * store. One set of routes serves both.
+   */
+  interface GenerationAccess {
+    describe(withText: boolean): Promise<SharedGenerationState & { text: string }>
+    viewers(): number | null
+    /** Ids above this are refused; another node's recorded count may lag behind its events. */
+    readonly maxId: number
+    cancel(): Promise<void>
+    /** Sends the events after `after`, then the live ones, until the generation ends. */
+    stream(request: Request, response: Response, after: number): Promise<void>
+  }
+
+  async function accessTo(id: string): Promise<GenerationAccess | undefined> {
+    const generation = generations.get(id)
+    if (generation !== undefined) {
+      return {
+        describe: async (withText) => stateOf(generation, withText),
+        viewers: () => generation.viewerCount,
+        maxId: generation.events.length,
+        cancel: async () => generation.cancel('cancelled by request'),
+        stream: async (request, response, after) =>
+          generation.attach(createEventStream(request, response, streamOptions(generation)), after),
+      }
+    }
+    const store = shared
+    const known = await store?.describe(id).catch(() => undefined)
+    if (store === undefined || known === undefined) return undefined
+    let latest = known
+    const describe = async () => {
+      latest = (await store.describe(id).catch(() => undefined)) ?? latest
+      return latest
+    }
+    return {
+      describe: async () => latest,
+      viewers: () => null,
+      maxId: Number.POSITIVE_INFINITY,
+      cancel: async () => {
+        await store.requestCancel(id).catch(() => {})
+        // The owner cancels it; give it a moment so that the answer shows the outcome.
+        for (let waited = 0; (await describe()).state === 'streaming' && waited < 2000; waited += 100) {
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      },
+      stream: async (request, response, after) => {
+        const stream = createEventStream(request, response, {
+          ...streamOptions(undefined),
+          headers: { [GENERATION_HEADER]: id },
+        })
+        store.announce(id, 'joined')
+        const following = new AbortController()
+        void stream.closed.then(() => following.abort())
+        const ended = await store.follow(id, after, (frames) => void stream.write(frames), following.signal)
+        store.announce(id, 'left')
+        if (ended) stream.close()
+      },
+    }
+  }
+
   async function generationRoute(
     exchange: Exchange,
     url: URL,
@@ -346,12 +406,8 @@ export function createLlmProxy(options: LlmProxyOptions) {
   ): Promise<void> {
     const { request, response } = exchange
     const method = request.method ?? 'GET'
-    const generation = generations.get(id)
+    const generation = await accessTo(id)
     if (generation === undefined) {
-      if (shared !== undefined) {
-        await remoteGenerationRoute(exchange, shared, url, id, action)
-        return
-      }
       exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
       return
     }
@@ -360,8 +416,12 @@ export function createLlmProxy(options: LlmProxyOptions) {
         exchange.answer(405, 'invalid_request_error', 'cancel with POST')
         return
       }
-      generation.cancel('cancelled by request')
-      sendJson(response, 200, describeGeneration(stateOf(generation), false, generation.viewerCount))
+      await generation.cancel()
+      sendJson(
+        response,
+        200,
+        describeGeneration(await generation.describe(false), false, generation.viewers()),
+      )
       exchange.report(200)
       return
     }
@@ -370,91 +430,30 @@ export function createLlmProxy(options: LlmProxyOptions) {
       return
     }
     if (action === undefined) {
-      sendJson(response, 200, describeGeneration(stateOf(generation), true, generation.viewerCount))
+      sendJson(response, 200, describeGeneration(await generation.describe(true), true, generation.viewers()))
       exchange.report(200)
       return
     }
     const after = lastEventIdOf(request, url)
-    if (!(after <= generation.events.length)) {
+    if (!(after <= generation.maxId)) {
+      const range = Number.isFinite(generation.maxId) ? ` (0–${generation.maxId})` : ''
       exchange.answer(
         400,
         'invalid_request_error',
-        `Last-Event-ID must be an event id of this generation (0–${generation.events.length})`,
+        `Last-Event-ID must be an event id of this generation${range}`,
       )
       return
     }
-    if (generation.state !== 'streaming' && after === generation.events.length) {
+    const state = await generation.describe(false)
+    if (state.state !== 'streaming' && after >= state.events) {
       // Nothing left and nothing coming: an EventSource stops reconnecting on 204.
       response.writeHead(204)
       response.end()
       exchange.report(204)
       return
     }
-    generation.attach(createEventStream(request, response, streamOptions(generation)), after)
     exchange.report(200)
-  }
-
-  /** A generation that runs on another node: read, replayed and followed through the shared store. */
-  async function remoteGenerationRoute(
-    exchange: Exchange,
-    store: SharedGenerations,
-    url: URL,
-    id: string,
-    action: string | undefined,
-  ): Promise<void> {
-    const { request, response } = exchange
-    const method = request.method ?? 'GET'
-    let state = await store.describe(id).catch(() => undefined)
-    if (state === undefined) {
-      exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
-      return
-    }
-    if (action === '/cancel') {
-      if (method !== 'POST') {
-        exchange.answer(405, 'invalid_request_error', 'cancel with POST')
-        return
-      }
-      await store.requestCancel(id).catch(() => {})
-      // The owner cancels it; give it a moment so that the answer shows the outcome.
-      for (let waited = 0; state?.state === 'streaming' && waited < 2000; waited += 100) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        state = (await store.describe(id).catch(() => state)) ?? state
-      }
-      sendJson(response, 200, describeGeneration(state as NonNullable<typeof state>, false))
-      exchange.report(200)
-      return
-    }
-    if (method !== 'GET') {
-      exchange.answer(405, 'invalid_request_error', `${method} is not allowed on ${url.pathname}`)
-      return
-    }
-    if (action === undefined) {
-      sendJson(response, 200, describeGeneration(state, true))
-      exchange.report(200)
-      return
-    }
-    const after = lastEventIdOf(request, url)
-    if (Number.isNaN(after)) {
-      exchange.answer(400, 'invalid_request_error', 'Last-Event-ID must be an event id of this generation')
-      return
-    }
-    if (state.state !== 'streaming' && after >= state.events) {
-      response.writeHead(204)
-      response.end()
-      exchange.report(204)
-      return
-    }
-    const stream = createEventStream(request, response, {
-      ...streamOptions(undefined),
-      headers: { [GENERATION_HEADER]: id },
-    })
-    exchange.report(200)
-    store.announce(id, 'joined')
-    const following = new AbortController()
-    void stream.closed.then(() => following.abort())
-    const ended = await store.follow(id, after, (frames) => void stream.write(frames), following.signal)
-    store.announce(id, 'left')
-    if (ended) stream.close()
+    await generation.stream(request, response, after)
   }
 
   return {
@@ -473,7 +472,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
 export type LlmProxy = ReturnType<typeof createLlmProxy>
 
 /** A generation of this node, in the shape the shared store gives for one of another node. */
-function stateOf(generation: Generation): SharedGenerationState & { text: string } {
+function stateOf(generation: Generation, withText: boolean): SharedGenerationState & { text: string } {
   return {
     id: generation.id,
     state: generation.state,
@@ -486,7 +485,7 @@ function stateOf(generation: Generation): SharedGenerationState & { text: string
     firstOutputAt: generation.firstOutputAt,
     events: generation.events.length,
     usage: generation.usage(),
-    text: generation.text(),
+    text: withText ? generation.text() : '',
   }
 }
 

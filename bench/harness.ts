@@ -1,31 +1,43 @@
 // Helpers shared by the benchmarks that run servers and load clients as processes.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+/**
+ * Starts a server process whose stdout goes to a file, as a deployment's logs would: through a
+ * pipe to this (busy) process, a full pipe would stall the server's synchronous log writes and
+ * charge the server for the benchmark's own slowness. Resolves with the port from its output.
+ */
 export async function startChild(
   command: string,
   args: string[],
   portOf: (line: string) => number | undefined,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = ''
-    child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-      buffered += text
-      for (const line of buffered.split('\n').slice(0, -1)) {
-        try {
-          const found = portOf(line)
-          if (found !== undefined) resolve(found)
-        } catch {
-          // Not a JSON line.
-        }
-      }
-      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1)
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  const logPath = join(mkdtempSync(join(tmpdir(), 'streamgate-bench-')), 'stdout.log')
+  const log = openSync(logPath, 'w')
+  const child = spawn(command, args, { stdio: ['ignore', log, 'inherit'] })
+  closeSync(log)
+  let exited: number | null | undefined
+  child.once('exit', (code) => {
+    exited = code
   })
-  return { child, port }
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (exited !== undefined) throw new Error(`server exited with ${exited}`)
+    for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+      try {
+        const found = portOf(line)
+        if (found !== undefined) return { child, port: found }
+      } catch {
+        // Not a JSON line.
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`no port in the output of ${command} ${args.join(' ')}`)
 }
 
 /** CPU seconds (user + system) and resident bytes of a process, from /proc. */
@@ -57,6 +69,7 @@ export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; 
   return startChild(
     process.execPath,
     [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []),
       fileURLToPath(new URL('../bin/streamgate', import.meta.url)),
       'serve',
       '--port',

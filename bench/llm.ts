@@ -11,10 +11,11 @@ import { startStreamgate } from './harness.js'
  * chunks each against a fake OpenAI upstream at full speed — directly, through streamgate, through
  * a naive node:http pass-through and through Portkey's gateway — in one run. Per target: time to
  * the first content chunk p50/p99, chunks/s, and the proxy's CPU-seconds per million chunks (from
- * /proc). LLM_ROUNDS (3) measured rounds after one warm-up round; medians are reported.
+ * /proc). LLM_ROUNDS (5) measured rounds after one warm-up round, the targets taking turns within each
+ * round; medians are reported, ratios to direct per round.
  */
 const streams = Number(process.env.LLM_STREAMS ?? 200)
-const rounds = Number(process.env.LLM_ROUNDS ?? 3)
+const rounds = Number(process.env.LLM_ROUNDS ?? 5)
 const only = process.env.LLM_TARGETS?.split(',')
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const tsx = ['--import', 'tsx']
@@ -118,6 +119,7 @@ async function waitForPort(port: number): Promise<void> {
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  if (process.env.LLM_DEBUG) console.log(pid, 'user', fields[11], 'sys', fields[12])
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
@@ -212,61 +214,90 @@ console.log(
 console.log(
   `${streams} concurrent streams × ${process.env.LLM_CHUNKS ?? 500} chunks, ${rounds} rounds after a warm-up\n`,
 )
-interface TargetResult {
-  name: string
-  p50: number
-  p99: number
-  idleP50: number
-  idleP99: number
-  chunksPerSecond: number
-  cpuPerMillion: number
+interface Started {
+  target: Target
+  child?: ChildProcess
+  baseUrl: string
+  headers: Record<string, string>
+  agent: Agent
+  failed?: string
+  idle?: { p50: number; p99: number }
+  rounds: Awaited<ReturnType<typeof round>>[]
+  cpuSeconds: number
 }
-const results: TargetResult[] = []
+
+const fmt = (value: number, digits = 1) => (Number.isNaN(value) ? '—' : value.toFixed(digits))
+const started: Started[] = []
 try {
   for (const target of targets.filter(
     (each) => only === undefined || only.some((word) => each.name.includes(word)),
   )) {
     const { child, baseUrl, headers } = await target.start(upstreamUrl)
-    const agent = new Agent({ keepAlive: true, maxSockets: streams })
+    started.push({
+      target,
+      child,
+      baseUrl,
+      headers,
+      agent: new Agent({ keepAlive: true, maxSockets: streams }),
+      rounds: [],
+      cpuSeconds: 0,
+    })
+  }
+  // Each target warms up, then measures one at a time; the loaded rounds then take the targets in
+  // turn, so that a change in the shared machine's speed hits every target of a round alike, and
+  // each target's throughput is compared with direct's of the same round.
+  for (const each of started) {
     try {
-      await round(agent, baseUrl, headers, Math.min(20, streams))
-      const idle = await sequential(agent, baseUrl, headers, 100)
-      const cpuBefore = child?.pid === undefined ? 0 : cpuSeconds(child.pid)
-      const measured = []
-      for (let index = 0; index < rounds; index++)
-        measured.push(await round(agent, baseUrl, headers, streams))
-      const cpu = child?.pid === undefined ? Number.NaN : cpuSeconds(child.pid) - cpuBefore
-      const chunks = measured.reduce((sum, each) => sum + each.chunks, 0)
-      const result: TargetResult = {
-        name: target.name,
-        idleP50: idle.p50,
-        idleP99: idle.p99,
-        p50: median(measured.map((each) => each.p50)),
-        p99: median(measured.map((each) => each.p99)),
-        chunksPerSecond: median(measured.map((each) => each.chunksPerSecond)),
-        cpuPerMillion: (cpu / chunks) * 1e6,
-      }
-      results.push(result)
-      const direct = results[0]
-      const added =
-        direct === undefined || direct === result
-          ? ''
-          : `\n${''.padEnd(30)} added to the first chunk: one stream at a time p50 ${(result.idleP50 - direct.idleP50).toFixed(2)} ms, ` +
-            `p99 ${(result.idleP99 - direct.idleP99).toFixed(2)} ms; under load p50 ${(result.p50 - direct.p50).toFixed(1)} ms, ` +
-            `p99 ${(result.p99 - direct.p99).toFixed(1)} ms; throughput ${(result.chunksPerSecond / direct.chunksPerSecond).toFixed(2)}× direct`
-      console.log(
-        `${target.name.padEnd(30)} first chunk alone p50 ${result.idleP50.toFixed(2)} ms p99 ${result.idleP99.toFixed(2)} ms; ` +
-          `under load p50 ${result.p50.toFixed(1)} ms p99 ${result.p99.toFixed(1)} ms  ` +
-          `${Math.round(result.chunksPerSecond).toLocaleString('en')} chunks/s  ` +
-          `${Number.isNaN(result.cpuPerMillion) ? '—' : result.cpuPerMillion.toFixed(2)} proxy CPU-s per 1M chunks${added}`,
-      )
+      await round(each.agent, each.baseUrl, each.headers, Math.min(20, streams))
+      each.idle = await sequential(each.agent, each.baseUrl, each.headers, 100)
     } catch (error) {
-      console.log(`${target.name.padEnd(30)} failed: ${(error as Error).message}`)
-    } finally {
-      agent.destroy()
-      child?.kill('SIGKILL')
+      each.failed = (error as Error).message
     }
   }
+  for (let index = 0; index < rounds; index++) {
+    for (const each of started.filter((one) => one.failed === undefined)) {
+      const cpuBefore = each.child?.pid === undefined ? 0 : cpuSeconds(each.child.pid)
+      try {
+        each.rounds.push(await round(each.agent, each.baseUrl, each.headers, streams))
+      } catch (error) {
+        each.failed = (error as Error).message
+      }
+      if (each.child?.pid !== undefined) each.cpuSeconds += cpuSeconds(each.child.pid) - cpuBefore
+    }
+  }
+  const direct = started.find((each) => each.target.name === 'direct')
+  for (const each of started) {
+    if (each.failed !== undefined) {
+      console.log(`${each.target.name.padEnd(30)} failed: ${each.failed}`)
+      continue
+    }
+    const chunks = each.rounds.reduce((sum, one) => sum + one.chunks, 0)
+    const cpuPerMillion = each.child === undefined ? Number.NaN : (each.cpuSeconds / chunks) * 1e6
+    const p50 = median(each.rounds.map((one) => one.p50))
+    const p99 = median(each.rounds.map((one) => one.p99))
+    const chunksPerSecond = median(each.rounds.map((one) => one.chunksPerSecond))
+    console.log(
+      `${each.target.name.padEnd(30)} first chunk alone p50 ${fmt(each.idle?.p50 ?? Number.NaN, 2)} ms p99 ${fmt(each.idle?.p99 ?? Number.NaN, 2)} ms; ` +
+        `under load p50 ${fmt(p50)} ms p99 ${fmt(p99)} ms  ${Math.round(chunksPerSecond).toLocaleString('en')} chunks/s  ` +
+        `${fmt(cpuPerMillion, 2)} proxy CPU-s per 1M chunks`,
+    )
+    if (direct === undefined || direct === each || direct.failed !== undefined) continue
+    // Per round against direct's same round, then the median of the rounds.
+    const ratios = each.rounds.map(
+      (one, at) => one.chunksPerSecond / (direct.rounds[at]?.chunksPerSecond ?? Number.NaN),
+    )
+    const addedP50 = each.rounds.map((one, at) => one.p50 - (direct.rounds[at]?.p50 ?? Number.NaN))
+    const addedP99 = each.rounds.map((one, at) => one.p99 - (direct.rounds[at]?.p99 ?? Number.NaN))
+    console.log(
+      `${''.padEnd(30)} added to the first chunk: one stream at a time p50 ${fmt((each.idle?.p50 ?? 0) - (direct.idle?.p50 ?? 0), 2)} ms, ` +
+        `p99 ${fmt((each.idle?.p99 ?? 0) - (direct.idle?.p99 ?? 0), 2)} ms; under load p50 ${fmt(median(addedP50))} ms, ` +
+        `p99 ${fmt(median(addedP99))} ms; throughput ${fmt(median(ratios), 2)}× direct (rounds: ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`,
+    )
+  }
 } finally {
+  for (const each of started) {
+    each.agent.destroy()
+    each.child?.kill((process.env.LLM_KILL as NodeJS.Signals | undefined) ?? 'SIGKILL')
+  }
   upstreamChild.kill('SIGKILL')
 }

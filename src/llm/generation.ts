@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import { chunkHead, EncodedEvent } from '../server/encoded-event.js'
 import type { EventStream } from '../server/event-stream.js'
 import { estimateTokens, eventJson, type Provider, type Usage } from './provider.js'
@@ -30,10 +30,9 @@ export interface GenerationOptions {
  * has id `n`.
  */
 export class Generation {
-  readonly id = `gen_${randomBytes(16).toString('base64url')}`
+  readonly id = `gen_${randomId()}`
   readonly createdAt = Date.now()
   readonly upstream = new AbortController()
-  readonly events: EncodedEvent[] = []
   state: GenerationState = 'streaming'
   firstOutputAt: number | undefined
   finishedAt: number | undefined
@@ -42,6 +41,13 @@ export class Generation {
   readonly ended: Promise<void>
   private resolveEnded: () => void = () => {}
   private bytes = 0
+  /**
+   * The kept events, numbered and framed, as the batches they were written in (one buffer each),
+   * with the byte offset where each event ends (over all batches): no object per event.
+   */
+  private readonly batches: Buffer[] = []
+  private readonly batchStarts: number[] = []
+  private readonly eventEnds: number[] = []
   private remoteViewers = 0
   /** Relayed events not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
@@ -61,6 +67,16 @@ export class Generation {
 
   get model(): string {
     return this.options.model
+  }
+
+  /** Bytes of the events kept (with their `id:` lines). */
+  get keptBytes(): number {
+    return this.bytes
+  }
+
+  /** Events so far: event n (from 1) has id `n`. */
+  get eventCount(): number {
+    return this.eventEnds.length
   }
 
   get viewerCount(): number {
@@ -134,8 +150,8 @@ export class Generation {
   /** Sends the events after `afterId` (0: all), then the live ones until the generation ends. */
   attach(stream: EventStream, afterId: number): void {
     this.flush()
-    const missed = this.events.slice(afterId)
-    if (missed.length > 0) void stream.write(Buffer.concat(missed.map((event) => event.bytes)))
+    const missed = this.eventsAfter(afterId)
+    if (missed.length > 0) void stream.write(missed)
     if (this.state !== 'streaming') {
       stream.close()
       return
@@ -149,9 +165,39 @@ export class Generation {
   /** The text of the answer so far, read from the kept events. */
   text(): string {
     let text = ''
-    for (const event of this.events)
-      text += this.provider.textOf(eventJson(Buffer.from(event.bytes).toString('utf8')))
+    for (let id = 1; id <= this.eventCount; id++)
+      text += this.provider.textOf(eventJson(this.eventBytes(id).toString('utf8')))
     return text
+  }
+
+  /** The kept events after `afterId`, in one buffer. */
+  eventsAfter(afterId: number): Buffer {
+    if (afterId >= this.eventCount) return Buffer.alloc(0)
+    const from = afterId === 0 ? 0 : (this.eventEnds[afterId - 1] as number)
+    const first = this.batchAt(from)
+    const parts = this.batches.slice(first)
+    parts[0] = (parts[0] as Buffer).subarray(from - (this.batchStarts[first] as number))
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
+  }
+
+  /** Event `id` as kept (with its `id:` line). */
+  private eventBytes(id: number): Buffer {
+    const from = id === 1 ? 0 : (this.eventEnds[id - 2] as number)
+    const batch = this.batchAt(from)
+    const start = this.batchStarts[batch] as number
+    return (this.batches[batch] as Buffer).subarray(from - start, (this.eventEnds[id - 1] as number) - start)
+  }
+
+  /** The batch holding the byte at `offset`: the last one starting at or before it. */
+  private batchAt(offset: number): number {
+    let low = 0
+    let high = this.batchStarts.length - 1
+    while (low < high) {
+      const middle = (low + high + 1) >> 1
+      if ((this.batchStarts[middle] as number) <= offset) low = middle
+      else high = middle - 1
+    }
+    return low
   }
 
   /** Usage as the upstream reported it, or estimated (and marked so) where it did not. */
@@ -201,31 +247,40 @@ export class Generation {
 
   /**
    * Numbers the events, keeps them, and writes them to every viewer at once. One buffer holds them
-   * all, already framed as an HTTP/1.1 chunk, so that the write to a socket copies nothing more.
+   * all, already framed as an HTTP/1.1 chunk, so that the write to a socket copies nothing more;
+   * the `id:` lines are written byte by byte (a string write per event cost more than the copy).
    */
   private append(events: readonly Buffer[]): void {
     if (events.length === 0) return
+    const firstId = this.eventCount + 1
     let size = 0
-    const heads = events.map((event, index) => {
-      const head = `id: ${this.events.length + index + 1}\n`
-      size += head.length + event.length
-      return head
-    })
+    for (let index = 0; index < events.length; index++)
+      size += ID_PREFIX_LENGTH + digits(firstId + index) + 1 + (events[index] as Buffer).length
     const chunkHeadText = chunkHead(size)
     const all = Buffer.allocUnsafe(chunkHeadText.length + size + 2)
     let offset = all.write(chunkHeadText, 0, 'latin1')
     const bodyStart = offset
-    for (const [index, event] of events.entries()) {
-      const start = offset
-      offset += all.write(heads[index] as string, offset, 'latin1')
-      offset += event.copy(all, offset)
-      this.events.push(new EncodedEvent(all.subarray(start, offset)))
+    const byteBase = this.bytes - bodyStart
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index] as Buffer
+      all[offset] = 0x69 // i
+      all[offset + 1] = 0x64 // d
+      all[offset + 2] = 0x3a // :
+      all[offset + 3] = 0x20 // space
+      offset = writeDigits(all, offset + ID_PREFIX_LENGTH, firstId + index)
+      all[offset++] = LF
+      all.set(event, offset)
+      offset += event.length
+      this.eventEnds.push(byteBase + offset)
     }
-    all.write('\r\n', offset, 'latin1')
+    all[offset] = CR
+    all[offset + 1] = LF
+    this.batchStarts.push(this.bytes)
+    this.batches.push(all.subarray(bodyStart, offset))
     this.bytes += size
     const frame = new EncodedEvent(all.subarray(bodyStart, offset), all)
     for (const viewer of this.viewers) void viewer.write(frame)
-    this.options.onEvents?.(this, events, this.events.length - events.length + 1)
+    this.options.onEvents?.(this, events, firstId)
   }
 
   private finish(state: GenerationState, error?: string): void {
@@ -240,6 +295,42 @@ export class Generation {
     this.resolveEnded()
     this.options.onFinish?.(this)
   }
+}
+
+// Ids come from a pool of random bytes: one call into the CSPRNG per 256 generations, not per one.
+const ID_BYTES = 16
+const idPool = Buffer.alloc(ID_BYTES * 256)
+let idPoolOffset = idPool.length
+
+function randomId(): string {
+  if (idPoolOffset === idPool.length) {
+    randomFillSync(idPool)
+    idPoolOffset = 0
+  }
+  idPoolOffset += ID_BYTES
+  return idPool.toString('base64url', idPoolOffset - ID_BYTES, idPoolOffset)
+}
+
+const LF = 0x0a
+const CR = 0x0d
+/** `id: ` */
+const ID_PREFIX_LENGTH = 4
+
+function digits(value: number): number {
+  let count = 1
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) count++
+  return count
+}
+
+/** Writes `value` in decimal at `offset`; returns the offset after it. */
+function writeDigits(target: Buffer, offset: number, value: number): number {
+  const end = offset + digits(value)
+  let rest = value
+  for (let at = end - 1; at >= offset; at--) {
+    target[at] = 0x30 + (rest % 10)
+    rest = Math.floor(rest / 10)
+  }
+  return end
 }
 
 const definedOnly = <T extends object>(value: T): Partial<T> =>

@@ -5,6 +5,17 @@ export interface RetentionOptions {
   retainFor: number
   /** Finished generations kept at most; the oldest go first. */
   maxFinished: number
+  /**
+   * Bytes of events the finished generations keep at most, all together; the oldest go first.
+   * A bound on memory that a count alone is not (one generation may keep up to 32 MiB).
+   */
+  maxFinishedBytes: number
+}
+
+export const DEFAULT_RETENTION: RetentionOptions = {
+  retainFor: 15 * 60_000,
+  maxFinished: 1000,
+  maxFinishedBytes: 64 * 1024 * 1024,
 }
 
 /**
@@ -14,6 +25,7 @@ export interface RetentionOptions {
 export class Generations {
   private readonly byId = new Map<string, Generation>()
   private readonly finished: Generation[] = []
+  private finishedBytes = 0
 
   constructor(
     private readonly retention: RetentionOptions,
@@ -42,7 +54,12 @@ export class Generations {
   private finish(generation: Generation): void {
     this.onFinish(generation)
     this.finished.push(generation)
-    while (this.finished.length > this.retention.maxFinished) this.forget(this.finished[0] as Generation)
+    this.finishedBytes += generation.keptBytes
+    while (
+      this.finished.length > this.retention.maxFinished ||
+      (this.finishedBytes > this.retention.maxFinishedBytes && this.finished.length > 1)
+    )
+      this.forget(this.finished[0] as Generation)
     setTimeout(() => this.forget(generation), this.retention.retainFor).unref()
   }
 
@@ -50,6 +67,7 @@ export class Generations {
     const index = this.finished.indexOf(generation)
     if (index === -1) return
     this.finished.splice(index, 1)
+    this.finishedBytes -= generation.keptBytes
     this.byId.delete(generation.id)
   }
 }

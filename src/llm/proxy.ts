@@ -6,7 +6,7 @@ import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
 import { Access, type AccessOptions } from './access.js'
 import { EventSplitter } from './event-splitter.js'
 import type { Generation } from './generation.js'
-import { Generations, type RetentionOptions } from './generations.js'
+import { DEFAULT_RETENTION, Generations, type RetentionOptions } from './generations.js'
 import { anthropic, estimateTokens, openai, type Provider } from './provider.js'
 import type { SharedGenerationState, SharedGenerations } from './shared-generations.js'
 import type { Upstream, UpstreamResponse } from './upstream.js'
@@ -79,13 +79,10 @@ interface Route {
 export function createLlmProxy(options: LlmProxyOptions) {
   const access = new Access(options.access)
   const shared = options.shared
-  const generations = new Generations(
-    options.retention ?? { retainFor: 15 * 60_000, maxFinished: 1000 },
-    (generation) => {
-      shared?.finished(generation)
-      options.observer?.generationFinished?.(generation)
-    },
-  )
+  const generations = new Generations(options.retention ?? DEFAULT_RETENTION, (generation) => {
+    shared?.finished(generation)
+    options.observer?.generationFinished?.(generation)
+  })
   const streamOptions = (generation: Generation | undefined): EventStreamOptions => ({
     ...options.streamOptions,
     // A viewer's backlog is the generation's own kept bytes, referenced, not copied: the bound is
@@ -358,7 +355,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
       return {
         describe: async (withText) => stateOf(generation, withText),
         viewers: () => generation.viewerCount,
-        maxId: generation.events.length,
+        maxId: generation.eventCount,
         cancel: async () => generation.cancel('cancelled by request'),
         stream: async (request, response, after) =>
           generation.attach(createEventStream(request, response, streamOptions(generation)), after),
@@ -483,7 +480,7 @@ function stateOf(generation: Generation, withText: boolean): SharedGenerationSta
     finishedAt: generation.finishedAt,
     error: generation.error,
     firstOutputAt: generation.firstOutputAt,
-    events: generation.events.length,
+    events: generation.eventCount,
     usage: generation.usage(),
     text: withText ? generation.text() : '',
   }

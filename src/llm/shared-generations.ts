@@ -105,9 +105,9 @@ export class SharedGenerations {
         finishedAt: generation.finishedAt ?? Date.now(),
         error: generation.error ?? '',
         usage: JSON.stringify(generation.usage()),
-        events: generation.events.length,
+        events: generation.eventCount,
       })
-      .xadd(eventsKey(generation.id), `${generation.events.length + 1}-0`, 'x', 'end')
+      .xadd(eventsKey(generation.id), `${generation.eventCount + 1}-0`, 'x', 'end')
       .expire(metaKey(generation.id), ttl)
       .expire(eventsKey(generation.id), ttl)
       .exec()

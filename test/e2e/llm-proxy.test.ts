@@ -482,7 +482,6 @@ describe('the proxy cannot be steered', () => {
     expect(Object.keys(seen?.headers ?? {}).sort()).toEqual([
       'accept',
       'authorization',
-      'connection',
       'content-length',
       'content-type',
       'host',

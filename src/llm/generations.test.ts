@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { Generations } from './generations.js'
+import { openai } from './provider.js'
+
+const options = {
+  provider: openai,
+  model: 'm',
+  keyId: 'k',
+  resumeGrace: 0,
+  inputEstimate: 1,
+  hideUsageChunk: false,
+  maxBytes: 1 << 20,
+}
+
+/** A finished generation that kept `events` events of about 100 bytes. */
+function finishOne(generations: Generations, events: number): string {
+  const generation = generations.create(options)
+  generation.relay(Array.from({ length: events }, () => Buffer.from(`data: ${'x'.repeat(92)}\n\n`)))
+  generation.complete()
+  return generation.id
+}
+
+describe('Generations', () => {
+  it('keeps finished generations up to a count and up to a number of bytes, forgetting the oldest', () => {
+    const byCount = new Generations({ retainFor: 60_000, maxFinished: 2, maxFinishedBytes: 1 << 30 })
+    const [a, b, c] = [finishOne(byCount, 1), finishOne(byCount, 1), finishOne(byCount, 1)]
+    expect([a, b, c].map((id) => byCount.get(id) !== undefined)).toEqual([false, true, true])
+
+    const byBytes = new Generations({ retainFor: 60_000, maxFinished: 100, maxFinishedBytes: 2500 })
+    const ids = [finishOne(byBytes, 10), finishOne(byBytes, 10), finishOne(byBytes, 10)]
+    expect(byBytes.get(ids[2] as string)?.keptBytes).toBeGreaterThan(1000)
+    expect(ids.map((id) => byBytes.get(id) !== undefined)).toEqual([false, true, true])
+    // One generation larger than the whole bound is still kept, alone: its reader may be reloading.
+    const large = finishOne(byBytes, 40)
+    expect(ids.concat(large).map((id) => byBytes.get(id) !== undefined)).toEqual([false, false, false, true])
+  })
+
+  it('counts only running generations as running', () => {
+    const generations = new Generations({ retainFor: 60_000, maxFinished: 10, maxFinishedBytes: 1 << 20 })
+    generations.create(options)
+    finishOne(generations, 1)
+    expect(generations.running).toBe(1)
+  })
+})

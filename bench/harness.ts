@@ -40,6 +40,12 @@ export async function startChild(
   throw new Error(`no port in the output of ${command} ${args.join(' ')}`)
 }
 
+/** SIGTERM, so that a server started with `BENCH_NODE_ARGS=--cpu-prof` writes its profile; SIGKILL after 3 s. */
+export function stop(child: ChildProcess): void {
+  child.kill('SIGTERM')
+  setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+}
+
 /** CPU seconds (user + system) and resident bytes of a process, from /proc. */
 export function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
@@ -64,7 +70,10 @@ export const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
   Number.NaN
 
-/** `streamgate serve` on a free port, with these arguments; ready once it logs "listening". */
+/**
+ * `streamgate serve` on a free port, with these arguments; ready once it logs "listening".
+ * BENCH_NODE_ARGS adds Node options (`--cpu-prof --cpu-prof-dir=/tmp/prof`, `--trace-gc`).
+ */
 export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; port: number }> {
   return startChild(
     process.execPath,

@@ -4,7 +4,7 @@ import { Agent, request as httpRequest } from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { UPSTREAM_KEY } from '../test/fixtures/fake-llm-upstream.js'
-import { startStreamgate } from './harness.js'
+import { startStreamgate, stop } from './harness.js'
 
 /**
  * `npm run bench -- llm`: LLM_STREAMS (200) concurrent streamed chat completions of LLM_CHUNKS (500)
@@ -119,7 +119,6 @@ async function waitForPort(port: number): Promise<void> {
 
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  if (process.env.LLM_DEBUG) console.log(pid, 'user', fields[11], 'sys', fields[12])
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
@@ -297,7 +296,7 @@ try {
 } finally {
   for (const each of started) {
     each.agent.destroy()
-    each.child?.kill((process.env.LLM_KILL as NodeJS.Signals | undefined) ?? 'SIGKILL')
+    if (each.child !== undefined) stop(each.child)
   }
   upstreamChild.kill('SIGKILL')
 }

@@ -283,12 +283,25 @@ export class Generation {
     this.options.onEvents?.(this, events, firstId)
   }
 
+  /**
+   * A finished generation keeps its events in one buffer: an LLM that sends a token per read
+   * leaves a buffer per token, and hundreds of finished generations are kept, which every major
+   * GC would mark. Few batches (a fast upstream's large reads) stay as they are, saving the copy.
+   */
+  private compact(): void {
+    if (this.batches.length <= COMPACT_ABOVE_BATCHES) return
+    const all = Buffer.concat(this.batches)
+    this.batches.splice(0, this.batches.length, all)
+    this.batchStarts.splice(0, this.batchStarts.length, 0)
+  }
+
   private finish(state: GenerationState, error?: string): void {
     if (this.state !== 'streaming') return
     this.flush()
     this.state = state
     this.error = error
     this.finishedAt = Date.now()
+    this.compact()
     clearTimeout(this.graceTimer)
     for (const viewer of this.viewers) viewer.close()
     this.viewers.clear()
@@ -313,6 +326,8 @@ function randomId(): string {
 
 const LF = 0x0a
 const CR = 0x0d
+/** Batches a finished generation may keep as they are (see `compact`). */
+const COMPACT_ABOVE_BATCHES = 16
 /** `id: ` */
 const ID_PREFIX_LENGTH = 4
 

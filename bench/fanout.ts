@@ -102,7 +102,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
     },
   })
   await once(client, 'message')
-  await sleep(1000)
+  await sleep(Number(process.env.FANOUT_IDLE_WAIT_MS ?? 1000))
   const idle = usage(pid)
   const rssPerConnection = (idle.rssBytes - before.rssBytes) / subscribers
   if (idleOnly) {

@@ -21,6 +21,10 @@ import { createMetrics } from './metrics.js'
 import { StatsSampler } from './stats.js'
 import { loadAsset } from './web-assets.js'
 
+/** The remote address a response counts against (`--max-connections-per-ip`). */
+const kAddress = Symbol('streamgate.address')
+type AddressHolder = NodeResponse & { [kAddress]?: string }
+
 export interface Gateway {
   readonly server: Server | Http2SecureServer
   /** Starts listening; resolves with the base URL (with the real port when `port` was 0). */
@@ -128,7 +132,7 @@ export function createGateway(
       },
       'stream open',
     )
-    void stream.closed.then((reason) => {
+    stream.onClose((reason) => {
       openStreams.delete(stream)
       logger.info({ connection, path, reason, durationMs: Date.now() - opened }, 'stream closed')
     })
@@ -202,7 +206,7 @@ export function createGateway(
         const unsubscribe = stats.subscribe(
           (sample) => void stream.send({ event: 'sample', data: JSON.stringify(sample) }),
         )
-        void stream.closed.then(unsubscribe)
+        stream.onClose(unsubscribe)
         return
       }
       default:
@@ -213,6 +217,13 @@ export function createGateway(
   }
 
   const openPerAddress = new Map<string, number>()
+
+  function releaseAddress(this: AddressHolder): void {
+    const address = this[kAddress] ?? 'unknown'
+    const left = (openPerAddress.get(address) ?? 1) - 1
+    if (left <= 0) openPerAddress.delete(address)
+    else openPerAddress.set(address, left)
+  }
 
   function onRequest(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): void {
     // A bound on what one address holds open (streams are long): connection-count denial of service.
@@ -229,11 +240,10 @@ export function createGateway(
       return
     }
     openPerAddress.set(address, open + 1)
-    response.once('close', () => {
-      const left = (openPerAddress.get(address) ?? 1) - 1
-      if (left <= 0) openPerAddress.delete(address)
-      else openPerAddress.set(address, left)
-    })
+    // One listener for all responses, `on`, not `once` (here and for sockets below): 'close' comes
+    // once, and a closure or a `once` wrapper per response costs memory on every idle stream.
+    ;(response as AddressHolder)[kAddress] = address
+    response.on('close', releaseAddress)
     handle(request, response).catch((error: unknown) => {
       // The path only: a query string may carry what a client should not have put there (a token).
       logger.error({ err: error, path: (request.url ?? '/').split('?')[0] }, 'request failed')
@@ -242,13 +252,16 @@ export function createGateway(
   }
 
   const server = createServer(config, onRequest)
+  const forgetSocket = function (this: Socket) {
+    sockets.delete(this)
+  }
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', forgetSocket)
   })
   server.on('secureConnection', (socket: Socket) => {
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', forgetSocket)
   })
   server.on('session', (session: Http2Session) => {
     sessions.add(session)

@@ -15,6 +15,7 @@ function recordingStream(): EventStream & { writes: string[] } {
     writes,
     lastEventId: '',
     closed: new Promise<CloseReason>(() => {}),
+    onClose: () => {},
     signal: new AbortController().signal,
     isClosed: false,
     send: async () => true,

@@ -90,7 +90,7 @@ export class Hub {
     const pending = subscriber.pending ?? []
     subscriber.pending = undefined
     for (const update of pending) this.deliver(subscriber, update, encodeUpdate(update))
-    void stream.closed.then((reason) => {
+    stream.onClose((reason) => {
       this.subscribers.delete(subscriber)
       if (reason === 'overflow') this.stats.slowSubscriberDisconnects++
     })

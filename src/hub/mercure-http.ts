@@ -168,7 +168,7 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   if (options.subscriptions) {
     await publishPresence(hub, subscriber, true)
     // At shutdown the store may already be closed: the departure is then simply not recorded.
-    void stream.closed.then(() => publishPresence(hub, subscriber, false)).catch(() => {})
+    stream.onClose(() => void publishPresence(hub, subscriber, false).catch(() => {}))
   }
 }
 

@@ -1,4 +1,5 @@
 import type { EventStream } from '../server/event-stream.js'
+import { newUrn } from './store/store.js'
 import { selectorMatches, type TopicSelector } from './topic-selector.js'
 import type { StoredUpdate } from './update.js'
 
@@ -7,7 +8,7 @@ import type { StoredUpdate } from './update.js'
  * its history is replayed, live updates wait in `pending`, so that none is lost or sent twice.
  */
 export class Subscriber {
-  readonly id = `urn:uuid:${crypto.randomUUID()}`
+  readonly id = newUrn()
   stream: EventStream | undefined
   /** The highest sequence sent (or skipped as not wanted): live updates at or below it are old. */
   lastSequence = 0

@@ -159,7 +159,7 @@ export class Generation {
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
     this.viewers.add(stream)
-    void stream.closed.then(() => this.detach(stream))
+    stream.onClose(() => this.detach(stream))
   }
 
   /** The text of the answer so far, read from the kept events. */

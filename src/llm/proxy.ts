@@ -387,7 +387,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
         })
         store.announce(id, 'joined')
         const following = new AbortController()
-        void stream.closed.then(() => following.abort())
+        stream.onClose(() => following.abort())
         const ended = await store.follow(id, after, (frames) => void stream.write(frames), following.signal)
         store.announce(id, 'left')
         if (ended) stream.close()

@@ -31,6 +31,11 @@ export interface EventStream {
   readonly lastEventId: string
   /** Resolves once the stream is closed, with the reason. */
   readonly closed: Promise<CloseReason>
+  /**
+   * Calls `listener` once the stream is closed (at once if it is): `closed` without a promise and
+   * its reactions, which cost memory on every one of thousands of idle connections.
+   */
+  onClose(listener: (reason: CloseReason) => void): void
   /** Aborted when the stream closes: hand it to the work that produces events. */
   readonly signal: AbortSignal
   readonly isClosed: boolean
@@ -74,14 +79,14 @@ const SLOW_CLIENT_GRACE_MS = 5000
 /** The runtime-independent half of a stream: framing, backpressure, heartbeats and closing. */
 export class EventStreamController implements EventStream, HeartbeatTarget {
   readonly lastEventId: string
-  readonly closed: Promise<CloseReason>
   lastWriteTick = 0
   // Made on first use of `signal`: an AbortController costs memory on every idle connection.
   private abortController: AbortController | undefined
-  private closedFlag = false
+  private closedReason: CloseReason | undefined
+  private closeListeners: ((reason: CloseReason) => void)[] | undefined
+  private closedPromise: Promise<CloseReason> | undefined
   private readonly maxBufferedBytes: number
   private readonly heartbeatScheduler: HeartbeatScheduler | undefined
-  private resolveClosed: (reason: CloseReason) => void = () => {}
   // One wait for 'drain' shared by every write queued behind a full buffer.
   private drain: Promise<boolean> | undefined
 
@@ -92,9 +97,6 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   ) {
     this.lastEventId = options.lastEventId ?? requestLastEventId ?? ''
     this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
-    this.closed = new Promise((resolve) => {
-      this.resolveClosed = resolve
-    })
     const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT_MS
     this.heartbeatScheduler =
       heartbeat > 0 ? (options.heartbeatScheduler ?? sharedHeartbeat(heartbeat)) : undefined
@@ -113,13 +115,25 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   get signal(): AbortSignal {
     if (this.abortController === undefined) {
       this.abortController = new AbortController()
-      if (this.closedFlag) this.abortController.abort()
+      if (this.isClosed) this.abortController.abort()
     }
     return this.abortController.signal
   }
 
   get isClosed(): boolean {
-    return this.closedFlag
+    return this.closedReason !== undefined
+  }
+
+  // Made on first use, like `signal`: most streams only ever need `onClose`.
+  get closed(): Promise<CloseReason> {
+    this.closedPromise ??= new Promise((resolve) => this.onClose(resolve))
+    return this.closedPromise
+  }
+
+  onClose(listener: (reason: CloseReason) => void): void {
+    if (this.closedReason !== undefined) listener(this.closedReason)
+    else if (this.closeListeners === undefined) this.closeListeners = [listener]
+    else this.closeListeners.push(listener)
   }
 
   send(event: OutgoingEvent): Promise<boolean> {
@@ -186,8 +200,10 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   markClosed(reason: CloseReason): void {
     if (this.isClosed) return
     this.heartbeatScheduler?.delete(this)
-    this.closedFlag = true
+    this.closedReason = reason
     this.abortController?.abort()
-    this.resolveClosed(reason)
+    const listeners = this.closeListeners
+    this.closeListeners = undefined
+    if (listeners !== undefined) for (const listener of listeners) listener(reason)
   }
 }

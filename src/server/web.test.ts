@@ -19,6 +19,20 @@ describe('eventStreamResponse', () => {
     expect(await stream.send({ data: 'late' })).toBe(false)
   })
 
+  it('tells close listeners the reason once, and at once when added after the close', async () => {
+    const stream = eventStreamResponse({ heartbeat: 0 })
+    const heard: string[] = []
+    stream.onClose((reason) => heard.push(`first ${reason}`))
+    stream.onClose((reason) => heard.push(`second ${reason}`))
+    expect(heard).toEqual([])
+    stream.close()
+    stream.close()
+    expect(heard).toEqual(['first server', 'second server'])
+    stream.onClose((reason) => heard.push(`late ${reason}`))
+    expect(heard).toEqual(['first server', 'second server', 'late server'])
+    expect(await stream.closed).toBe('server')
+  })
+
   it('reads Last-Event-ID and Origin from the request', () => {
     const request = new Request('http://x/events', {
       headers: { 'last-event-id': '41', origin: 'https://a.example' },

@@ -74,7 +74,7 @@ export function eventStreamResponse(options: WebEventStreamOptions = {}): WebEve
 
   controller = new EventStreamController(sink, options, request?.headers.get('last-event-id') ?? undefined)
   request?.signal.addEventListener('abort', () => controller.markClosed('client'), { once: true })
-  controller.closed.then(() => {
+  controller.onClose(() => {
     waitingForPull?.()
     waitingForPull = undefined
   })

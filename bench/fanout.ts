@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
 import { ensureNchan, startNchan } from './fanout/nchan.js'
-import { ask, percentile, startChild, startStreamgate, usage } from './harness.js'
+import { ask, percentile, startChild, startStreamgate, stop, usage } from './harness.js'
 
 /**
  * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
@@ -107,7 +107,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const rssPerConnection = (idle.rssBytes - before.rssBytes) / subscribers
   if (idleOnly) {
     client.send({ type: 'stop' })
-    child.kill('SIGKILL')
+    stop(child)
     await once(child, 'exit')
     const none = Number.NaN
     return {
@@ -115,9 +115,11 @@ async function measure(server: ServerUnderTest, subscribers: number) {
       subscribers,
       deliveriesPerSecond: none,
       cpuPerMillion: none,
+      p1: none,
       p50: none,
       p99: none,
       samples: 0,
+      latencyCpuPerMillion: none,
       rssPerConnection,
     }
   }
@@ -128,12 +130,15 @@ async function measure(server: ServerUnderTest, subscribers: number) {
 
   // Latency at a moderate, fixed rate.
   await ask(client, 'measure-latency', 'measuring')
+  const latencyCpuBefore = usage(pid).cpuSeconds
   for (let index = 0; index < seconds * 10; index++) {
     await server.publish(port, `t=${performance.timeOrigin + performance.now()}`)
     await sleep(100)
   }
   await sleep(500)
   const { latencies } = await ask<{ latencies: number[] }>(client, 'latencies', 'latencies')
+  // Each update written alone: the cost of one delivery without batching.
+  const latencyCpuPerMillion = ((usage(pid).cpuSeconds - latencyCpuBefore) / latencies.length) * 1e6
 
   // Saturation: publishers as fast as the server takes them, then wait for delivery to finish.
   const startCount = (await ask<{ events: number }>(client, 'count', 'count')).events
@@ -156,16 +161,18 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const cpuSeconds = usage(pid).cpuSeconds - cpuBefore
 
   client.send({ type: 'stop' })
-  child.kill('SIGKILL')
+  stop(child)
   await once(child, 'exit')
   return {
     server: server.name,
     subscribers,
     deliveriesPerSecond: delivered / elapsed,
     cpuPerMillion: (cpuSeconds / delivered) * 1e6,
+    p1: percentile(latencies, 1),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
     samples: latencies.length,
+    latencyCpuPerMillion,
     rssPerConnection,
   }
 }
@@ -186,7 +193,8 @@ for (const subscribers of sizes) {
     console.log(
       `N=${subscribers} ${result.server.padEnd(20)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +
         `${result.cpuPerMillion.toFixed(2).padStart(6)} CPU-s per 1M  ` +
-        `p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms (${result.samples} samples)  ` +
+        `p1 ${result.p1.toFixed(1)} p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms (${result.samples} samples, ` +
+        `${result.latencyCpuPerMillion.toFixed(1)} CPU-s per 1M)  ` +
         `${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
     )
   }

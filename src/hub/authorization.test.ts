@@ -49,6 +49,21 @@ describe('tokens', () => {
     },
   )
 
+  it('verifies a token once, serves it again until it expires, and never under another key', async () => {
+    const secret = 'a secret that is long enough!!!!'
+    const key = secretKey(secret)
+    const token = await signToken(secret, claims.mercure, 1)
+    const first = await verifyToken(token, key)
+    expect(await verifyToken(token, key)).toBe(first)
+    // The same token under another key is checked against that key.
+    await expect(verifyToken(token, secretKey('another secret, long enough!!!!!'))).rejects.toThrow(
+      'the token is invalid',
+    )
+    // `exp` has one-second precision: past it (and the cache with it), the token is refused.
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    await expect(verifyToken(token, key)).rejects.toThrow('the token has expired')
+  })
+
   it('takes the token from the Authorization header or the cookies, never elsewhere', () => {
     expect(tokenOf({ authorization: 'Bearer abc' })).toBe('abc')
     expect(tokenOf({ cookie: 'a=1; mercureAuthorization=xyz' })).toBe('xyz')

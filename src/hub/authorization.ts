@@ -72,6 +72,11 @@ export function tokenOf(headers: { authorization?: string; cookie?: string }): s
  * (`actions` publish/subscribe, `locations` the topic selectors).
  */
 export async function verifyToken(token: string, verification: VerificationKey): Promise<Claims> {
+  const cache = verified.get(verification) ?? new Map<string, VerifiedToken>()
+  verified.set(verification, cache)
+  const known = cache.get(token)
+  if (known !== undefined && Date.now() < known.until) return known.claims
+  cache.delete(token)
   let payload: Record<string, unknown>
   try {
     ;({ payload } = await jwtVerify(token, verification.key, { algorithms: verification.algorithms }))
@@ -95,8 +100,30 @@ export async function verifyToken(token: string, verification: VerificationKey):
     if (detail.actions.includes('publish')) claims.publish.push(...selectorsOf(detail.locations))
     if (detail.actions.includes('subscribe')) claims.subscribe.push(...selectorsOf(detail.locations))
   }
+  if (cache.size >= MAX_VERIFIED_TOKENS) cache.delete(cache.keys().next().value as string)
+  const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+  cache.set(token, {
+    claims: Object.freeze(claims),
+    until: Math.min(expiresAt, Date.now() + VERIFIED_FOR_MS),
+  })
   return claims
 }
+
+interface VerifiedToken {
+  claims: Claims
+  /** Until when the verification holds: the token's expiry, and at most VERIFIED_FOR_MS. */
+  until: number
+}
+
+/**
+ * Tokens verified lately, per key. A publisher sends the same token with every update, and a
+ * signature check (HMAC through WebCrypto: a trip to the thread pool) delayed each update's
+ * fan-out by a turn of the event loop. The same token string under the same key verifies the same
+ * way until it expires; a bounded number are kept, the oldest dropped first.
+ */
+const verified = new WeakMap<VerificationKey, Map<string, VerifiedToken>>()
+const MAX_VERIFIED_TOKENS = 1000
+const VERIFIED_FOR_MS = 60_000
 
 /**
  * Claim entries: strings (0.x: exact topics, `*`, URI templates), or objects of Mercure 1.0

@@ -4,7 +4,7 @@ import { Agent, request as httpRequest } from 'node:http'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { UPSTREAM_KEY } from '../test/fixtures/fake-llm-upstream.js'
-import { startStreamgate, stop } from './harness.js'
+import { percentile, startStreamgate, stop } from './harness.js'
 
 /**
  * `npm run bench -- llm`: LLM_STREAMS (200) concurrent streamed chat completions of LLM_CHUNKS (500)
@@ -187,18 +187,6 @@ async function round(agent: Agent, baseUrl: string, headers: Record<string, stri
   }
 }
 
-/** Added latency without load: one stream at a time, so the figure is the proxy's own delay. */
-async function sequential(agent: Agent, baseUrl: string, headers: Record<string, string>, count: number) {
-  const firsts: number[] = []
-  for (let index = 0; index < count; index++)
-    firsts.push((await oneStream(agent, baseUrl, headers)).firstChunkMs)
-  firsts.sort((a, b) => a - b)
-  return {
-    p50: firsts[Math.floor(firsts.length * 0.5)] ?? Number.NaN,
-    p99: firsts[Math.min(firsts.length - 1, Math.floor(firsts.length * 0.99))] ?? Number.NaN,
-  }
-}
-
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN
 
@@ -248,11 +236,20 @@ try {
   for (const each of started) {
     try {
       await round(each.agent, each.baseUrl, each.headers, Math.min(20, streams))
-      each.idle = await sequential(each.agent, each.baseUrl, each.headers, 100)
     } catch (error) {
       each.failed = (error as Error).message
     }
   }
+  // One stream at a time, the targets in turn: the added delay is compared request by request.
+  const alone = new Map<Started, number[]>()
+  for (let index = 0; index < 100; index++) {
+    for (const each of started.filter((one) => one.failed === undefined)) {
+      const firsts = alone.get(each) ?? []
+      alone.set(each, firsts)
+      firsts.push((await oneStream(each.agent, each.baseUrl, each.headers)).firstChunkMs)
+    }
+  }
+  for (const [each, firsts] of alone) each.idle = { p50: percentile(firsts, 50), p99: percentile(firsts, 99) }
   for (let index = 0; index < rounds; index++) {
     for (const each of started.filter((one) => one.failed === undefined)) {
       const cpuBefore = each.child?.pid === undefined ? 0 : cpuSeconds(each.child.pid)

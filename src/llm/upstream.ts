@@ -30,23 +30,27 @@ export interface Upstream {
 /**
  * An upstream over HTTP(S) with keep-alive connections, through our own HTTP/1.1 client: it hands
  * the relay one buffer per socket read instead of one stream event per HTTP chunk (one per token).
+ * The base URL's query (Azure's `api-version`) goes with every request.
  */
 export function httpUpstream(baseUrl: string, key: string | undefined, provider: Provider): Upstream {
-  const base = new URL(baseUrl.endsWith('/') ? baseUrl.slice(0, -1) : baseUrl)
+  const base = new URL(baseUrl)
+  const basePath = base.pathname.replace(/\/$/, '')
   const client = new Http1Client(base.origin)
   const auth: Record<string, string> =
     key === undefined
       ? {}
       : provider.name === 'anthropic'
         ? { 'x-api-key': key }
-        : { authorization: `Bearer ${key}` }
+        : isAzure(base)
+          ? { 'api-key': key }
+          : { authorization: `Bearer ${key}` }
   return {
     provider,
     label: base.href,
     request: ({ path, method, headers, body, signal }) =>
       client.request({
         method,
-        path: `${base.pathname.replace(/\/$/, '')}${path}`,
+        path: `${basePath}${path}${base.search}`,
         signal,
         body,
         headers: {
@@ -56,4 +60,15 @@ export function httpUpstream(baseUrl: string, key: string | undefined, provider:
         },
       }),
   }
+}
+
+/**
+ * Azure OpenAI takes its key in an `api-key` header: its hosts, or any base URL that names an
+ * `api-version` (`https://<resource>.openai.azure.com/openai/deployments/<name>?api-version=…`).
+ */
+export function isAzure(base: URL): boolean {
+  return (
+    /\.(openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com)$/.test(base.hostname) ||
+    base.searchParams.has('api-version')
+  )
 }

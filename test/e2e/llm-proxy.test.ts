@@ -151,6 +151,31 @@ describe('LLM proxy with the official SDKs', () => {
     expect(upstream.requests[0]?.headers['x-api-key']).toBe(UPSTREAM_KEY)
   })
 
+  it('an Azure OpenAI upstream gets its deployment path, api-version and api-key header', async () => {
+    const started = await startGateway([
+      '--upstream',
+      upstream.azureUrl,
+      '--upstream-key',
+      UPSTREAM_KEY,
+      '--api-key',
+      KEY,
+    ])
+    gateways.push(started)
+    const client = new OpenAI({ baseURL: `${started.url}/v1`, apiKey: KEY })
+    const stream = await client.chat.completions.create({
+      model: 'fake-model',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+    })
+    let text = ''
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+    expect(text).toBe(DEFAULT_TOKENS.join(''))
+    const seen = upstream.requests[0]
+    expect(seen?.path).toBe('/openai/deployments/fake-deployment/chat/completions?api-version=2024-10-21')
+    expect(seen?.headers['api-key']).toBe(UPSTREAM_KEY)
+    expect(seen?.headers.authorization).toBeUndefined()
+  })
+
   it('non-streamed requests and the model list go through unchanged', async () => {
     const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: KEY })
     const completion = await openai.chat.completions.create({

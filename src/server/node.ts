@@ -80,10 +80,10 @@ class NodeSink implements EventSink {
   }
 
   bufferedBytes(): number {
-    // Http2ServerResponse buffers in its Http2Stream.
+    // Http2ServerResponse buffers in its Http2Stream; a ServerResponse's count already includes
+    // its socket's buffer (where the direct writes wait).
     const response = this.response
-    const buffered = 'stream' in response ? response.stream.writableLength : response.writableLength
-    return buffered + (this.socket?.writableLength ?? 0)
+    return 'stream' in response ? response.stream.writableLength : response.writableLength
   }
 
   drained(): Promise<void> {

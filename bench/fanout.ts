@@ -146,9 +146,13 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const started = performance.now()
   const deadline = started + seconds * 1000
   const payload = 'x'.repeat(100)
+  let published = 0
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      while (performance.now() < deadline) await server.publish(port, payload)
+      while (performance.now() < deadline) {
+        await server.publish(port, payload)
+        published++
+      }
     }),
   )
   let delivered = 0
@@ -158,6 +162,9 @@ async function measure(server: ServerUnderTest, subscribers: number) {
     delivered = (await ask<{ events: number }>(client, 'count', 'count')).events - startCount
   }
   const elapsed = (performance.now() - started - 300) / 1000
+  // Every subscriber takes every update: anything else is a lost or a duplicated delivery.
+  if (delivered !== published * subscribers)
+    console.log(`  ${server.name}: ${delivered} deliveries, expected ${published * subscribers}`)
   const cpuSeconds = usage(pid).cpuSeconds - cpuBefore
 
   client.send({ type: 'stop' })

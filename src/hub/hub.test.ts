@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { EncodedEvent } from '../server/encoded-event.js'
 import type { CloseReason, EventStream } from '../server/event-stream.js'
@@ -71,5 +72,42 @@ describe('Hub fan-out', () => {
     expect(ids).toEqual(Array.from({ length: 100 }, (_, index) => index))
     expect(stream.writes.length).toBe(Math.ceil(100 / 31))
     await hub.close()
+  })
+
+  it('in slices of a few subscribers, with updates arriving mid-pass: each gets what it wants once, in order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({ topics: fc.subarray(['a', 'b', 'c'], { minLength: 1 }), turnsAfter: fc.nat(2) }),
+          {
+            minLength: 1,
+            maxLength: 80,
+          },
+        ),
+        fc.integer({ min: 1, max: 7 }),
+        async (updates, sliceSize) => {
+          const hub = new Hub(new MemoryStore(), undefined, { sliceSize })
+          const selections = [['a'], ['b'], ['c'], ['a', 'b'], ['a', 'b', 'c']]
+          const streams = await Promise.all(
+            Array.from({ length: 20 }, (_, index) => subscribed(hub, ...(selections[index % 5] as string[]))),
+          )
+          for (const [index, update] of updates.entries()) {
+            await hub.publish({ id: String(index), topics: update.topics, data: 'x', private: false })
+            for (let turn = 0; turn < update.turnsAfter; turn++) await nextTurn()
+          }
+          for (let turn = 0; turn < 400; turn++) await nextTurn()
+          for (const [index, stream] of streams.entries()) {
+            const wants = selections[index % 5] as string[]
+            const expected = updates.flatMap((update, id) =>
+              update.topics.some((topic) => wants.includes(topic)) ? [id] : [],
+            )
+            const got = [...stream.writes.join('').matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))
+            expect(got).toEqual(expected)
+          }
+          await hub.close()
+        },
+      ),
+      { numRuns: 60 },
+    )
   })
 })

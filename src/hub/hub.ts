@@ -8,6 +8,8 @@ import type { NewUpdate, StoredUpdate } from './update.js'
 const REPLAY_PAGE = 1000
 /** Updates written together at most: one bit each in a 32-bit mask. */
 const MAX_BATCH = 31
+/** Subscribers written to per turn of the event loop (about 10 ms of writes). */
+const SLICE_SIZE = 1000
 
 export interface ResumeResult {
   /** False when the requested id was unknown or evicted: the replay started at the earliest update. */
@@ -39,12 +41,19 @@ export class Hub {
   }
   private readonly unsubscribe: () => void
   private trimTimer: ReturnType<typeof setInterval> | undefined
+  /** Updates committed and not yet written to every subscriber that wants them, in order. */
   private queue: StoredUpdate[] = []
+  /** The fan-out under way, when it takes more than one slice. */
+  private pass: Pass | undefined
+  private scheduled = false
+  private readonly sliceSize: number
 
   constructor(
     readonly store: UpdateStore,
     history: HistoryBounds = { maxCount: 10_000, maxAge: 24 * 3600_000 },
+    options: { sliceSize?: number } = {},
   ) {
+    this.sliceSize = options.sliceSize ?? SLICE_SIZE
     this.unsubscribe = store.onAppend((update) => this.dispatch(update))
     // A failed trim (a busy or closing store) is simply tried again a minute later.
     const trim = () => store.trim(history).catch(() => {})
@@ -111,39 +120,75 @@ export class Hub {
    */
   private dispatch(update: StoredUpdate): void {
     this.stats.updates++
-    if (this.queue.push(update) === 1) setImmediate(this.flush)
+    this.queue.push(update)
+    this.schedule()
   }
 
-  private readonly flush = (): void => {
-    const updates = this.queue
-    this.queue = []
-    for (let start = 0; start < updates.length; start += MAX_BATCH)
-      this.fanOut(updates.slice(start, start + MAX_BATCH))
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(this.step)
   }
 
-  private fanOut(updates: readonly StoredUpdate[]): void {
-    const batch = new Batch(updates)
-    for (const subscriber of this.subscribers) {
-      if (subscriber.pending !== undefined) {
-        subscriber.pending.push(...updates)
-        continue
+  /**
+   * One slice of the fan-out: at most `sliceSize` subscribers, then the event loop turns, so that
+   * a publish is not kept waiting for a fan-out to ten thousand subscribers (about 100 ms). Updates
+   * that arrive meanwhile join the pass under way for the subscribers it has not reached yet (one
+   * write for both), and go to the others in the next pass: each subscriber's `lastSequence` keeps
+   * every update written once, in order.
+   */
+  private readonly step = (): void => {
+    this.scheduled = false
+    let budget = this.sliceSize
+    while (budget > 0) {
+      let pass = this.pass
+      if (pass === undefined) {
+        if (this.queue.length === 0) return
+        pass = new Pass(this.queue.slice(0, MAX_BATCH), this.subscribers.values())
+        this.pass = pass
+      } else {
+        pass.join(this.queue)
       }
-      // Bit i set: the subscriber wants updates[i]. Subscribers that want the same ones share bytes.
-      let wanted = 0
-      let count = 0
-      for (let index = 0; index < updates.length; index++) {
-        const update = updates[index] as StoredUpdate
-        if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
-        wanted |= 1 << index
-        count++
-        subscriber.lastSequence = update.sequence
+      for (; budget > 0; budget--) {
+        const next = pass.subscribers.next()
+        if (next.done === true) {
+          this.finishPass(pass)
+          break
+        }
+        this.fanOut(next.value, pass)
       }
-      if (count === 0 || subscriber.stream === undefined) continue
-      const bytes = batch.bytes(wanted)
-      this.stats.deliveries += count
-      this.stats.bytesOut += bytes.length
-      void subscriber.stream.write(bytes)
     }
+    this.schedule()
+  }
+
+  /** Updates the pass took to everyone leave the queue; those that joined it stay for the next. */
+  private finishPass(pass: Pass): void {
+    this.pass = undefined
+    this.queue.splice(0, pass.updates.length - pass.joined)
+  }
+
+  private fanOut(subscriber: Subscriber, pass: Pass): void {
+    const { updates } = pass
+    if (subscriber.pending !== undefined) {
+      // Replayed from history later, where updates already sent are skipped the same way.
+      subscriber.pending.push(...updates)
+      return
+    }
+    // Bit i set: the subscriber wants updates[i]. Subscribers that want the same ones share bytes.
+    let wanted = 0
+    let count = 0
+    for (let index = 0; index < updates.length; index++) {
+      const update = updates[index] as StoredUpdate
+      if (update.sequence <= subscriber.lastSequence || !subscriber.wants(update)) continue
+      wanted |= 1 << index
+      count++
+      subscriber.lastSequence = update.sequence
+    }
+    if (count === 0 || subscriber.stream === undefined) return
+    const bytes = pass.batch.bytes(wanted)
+    this.stats.deliveries += count
+    this.stats.bytesOut += bytes.length
+    void subscriber.stream.write(bytes)
   }
 
   private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: EncodedEvent): void {
@@ -171,11 +216,38 @@ export function encodeUpdate(update: StoredUpdate): EncodedEvent {
   )
 }
 
-/** The updates of one flush, each encoded once, and their concatenations by wanted-mask. */
+/**
+ * One walk over the subscribers with a batch of updates. Updates committed while it runs join it
+ * (up to MAX_BATCH) for the subscribers it has yet to reach; `joined` counts them, since the
+ * subscribers it passed before still need them (the next pass).
+ */
+class Pass {
+  readonly batch: Batch
+  joined = 0
+
+  constructor(
+    readonly updates: StoredUpdate[],
+    readonly subscribers: Iterator<Subscriber>,
+  ) {
+    this.batch = new Batch(updates)
+  }
+
+  /** Takes the queued updates it does not have yet, as far as the mask has room. */
+  join(queue: readonly StoredUpdate[]): void {
+    // The pass holds the front of the queue: what follows it is new.
+    for (let index = this.updates.length; index < queue.length && this.updates.length < MAX_BATCH; index++) {
+      this.updates.push(queue[index] as StoredUpdate)
+      this.joined++
+    }
+  }
+}
+
+/** The updates of one pass, each encoded once, and their concatenations by wanted-mask. */
 class Batch {
   private readonly encoded: (EncodedEvent | undefined)[] = []
   private readonly combined = new Map<number, EncodedEvent>()
 
+  // The array grows as updates join the pass; masks already combined stay valid.
   constructor(private readonly updates: readonly StoredUpdate[]) {}
 
   bytes(wanted: number): EncodedEvent {

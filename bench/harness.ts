@@ -78,7 +78,7 @@ export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; 
   return startChild(
     process.execPath,
     [
-      ...(process.env.BENCH_NODE_ARGS?.split(' ') ?? []),
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       fileURLToPath(new URL('../bin/streamgate', import.meta.url)),
       'serve',
       '--port',

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
@@ -238,6 +239,27 @@ describe('Http1Client', () => {
     await expect(client.request({ ...get, headers: { 'x-a': 'b\r\nhost: evil' } })).rejects.toThrow(
       /line break/,
     )
+  })
+
+  it('gives up connecting after connectTimeout to an upstream that never answers the handshake', async () => {
+    // A listener that never accepts: once its queue is full, the kernel drops further SYNs.
+    const python = spawn('python3', [
+      '-c',
+      'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)',
+    ])
+    closers.push(() => python.kill('SIGKILL'))
+    const port = Number(
+      await new Promise<string>((resolve) => python.stdout.once('data', (line) => resolve(String(line)))),
+    )
+    const fillers = Array.from({ length: 4 }, () => net.connect(port, '127.0.0.1').on('error', () => {}))
+    closers.push(() => {
+      for (const filler of fillers) filler.destroy()
+    })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const client = new Http1Client(`http://127.0.0.1:${port}`, { connectTimeout: 300 })
+    const started = Date.now()
+    await expect(client.request(get)).rejects.toThrow(/no connection to 127\.0\.0\.1:\d+ within 300 ms/)
+    expect(Date.now() - started).toBeLessThan(2000)
   })
 
   it('speaks https, checking the certificate against the given authority', async () => {

@@ -25,12 +25,18 @@ export interface Http1ClientOptions {
   idleTimeout?: number
   /** Bytes of a response head at most. */
   maxHeadBytes?: number
+  /** Milliseconds a new connection may take to connect (and for https, to shake hands). */
+  connectTimeout?: number
   /** Certificate authorities to trust for https instead of Node's (a private upstream's CA). */
   ca?: string | Buffer
 }
 
 export class UpstreamProtocolError extends Error {
   readonly code = 'SG_UPSTREAM_PROTOCOL'
+}
+
+export class UpstreamConnectError extends Error {
+  readonly code = 'SG_UPSTREAM_CONNECT_TIMEOUT'
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n')
@@ -48,6 +54,7 @@ export class Http1Client {
   readonly #maxHeadBytes: number
   readonly #idle: Connection[] = []
   readonly #ca: string | Buffer | undefined
+  readonly #connectTimeout: number
 
   constructor(origin: string | URL, options: Http1ClientOptions = {}) {
     this.#url = new URL(origin)
@@ -56,6 +63,7 @@ export class Http1Client {
     this.#idleTimeout = options.idleTimeout ?? 4000
     this.#maxHeadBytes = options.maxHeadBytes ?? 64 * 1024
     this.#ca = options.ca
+    this.#connectTimeout = options.connectTimeout ?? 10_000
   }
 
   request(request: Http1Request): Promise<Http1Response> {
@@ -102,6 +110,16 @@ export class Http1Client {
           })
         : net.connect({ host, port: Number(port || 80) })
     socket.setNoDelay(true)
+    // An upstream that drops packets would otherwise hold the request until the OS gives up (minutes).
+    const timer = setTimeout(
+      () =>
+        socket.destroy(
+          new UpstreamConnectError(`no connection to ${this.#url.host} within ${this.#connectTimeout} ms`),
+        ),
+      this.#connectTimeout,
+    )
+    socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer))
+    socket.once('close', () => clearTimeout(timer))
     return new Connection(socket)
   }
 

@@ -306,9 +306,8 @@ class Exchange {
   }
 
   #readBody(bytes: Buffer): void {
-    let data: Buffer
     if (this.#chunked !== undefined) {
-      data = this.#chunked.decode(bytes)
+      const data = this.#chunked.decode(bytes)
       if (data.length > 0) this.#push(data)
       if (this.#chunked.done) this.#complete()
     } else if (this.#remaining === -2) {

@@ -10,7 +10,7 @@ import { signToken } from '../src/hub/authorization.js'
 import { RedisStore } from '../src/hub/store/redis.js'
 import { freePort } from '../test/helpers/redis-server.js'
 import { setup as installSystemPackages, REDIS_SERVER } from '../test/setup/system-packages.js'
-import { ask, percentile, startStreamgate, usage } from './harness.js'
+import { ask, deliveriesSettled, percentile, startStreamgate, usage } from './harness.js'
 
 /**
  * `npm run bench -- cluster`: CLUSTER_N (3,000) subscribers spread over three gateway nodes sharing
@@ -106,12 +106,7 @@ async function measure(name: string, ports: number[], pids: number[]) {
       while (performance.now() < deadline) await publish(nextPort(), payload)
     }),
   )
-  let delivered = 0
-  for (let previous = -1; delivered !== previous; ) {
-    previous = delivered
-    await sleep(300)
-    delivered = (await ask<{ events: number }>(client, 'count', 'count')).events - startCount
-  }
+  const delivered = await deliveriesSettled(client, startCount)
   const elapsed = (performance.now() - started - 300) / 1000
   const cpuSeconds = cpu() - cpuBefore
   client.send({ type: 'stop' })

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
 import { ensureNchan, startNchan } from './fanout/nchan.js'
-import { ask, percentile, startChild, startStreamgate, stop, usage } from './harness.js'
+import { ask, deliveriesSettled, percentile, startChild, startStreamgate, stop, usage } from './harness.js'
 
 /**
  * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
@@ -155,12 +155,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
       }
     }),
   )
-  let delivered = 0
-  for (let previous = -1; delivered !== previous; ) {
-    previous = delivered
-    await sleep(300)
-    delivered = (await ask<{ events: number }>(client, 'count', 'count')).events - startCount
-  }
+  const delivered = await deliveriesSettled(client, startCount)
   const elapsed = (performance.now() - started - 300) / 1000
   // Every subscriber takes every update: anything else is a lost or a duplicated delivery.
   if (delivered !== published * subscribers)

@@ -66,6 +66,17 @@ export function ask<T>(client: ChildProcess, type: string, reply: string): Promi
   })
 }
 
+/** Waits until the load client's event count stops growing; the events since `startCount`. */
+export async function deliveriesSettled(client: ChildProcess, startCount: number): Promise<number> {
+  let delivered = 0
+  for (let previous = -1; delivered !== previous; ) {
+    previous = delivered
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    delivered = (await ask<{ events: number }>(client, 'count', 'count')).events - startCount
+  }
+  return delivered
+}
+
 export const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
   Number.NaN

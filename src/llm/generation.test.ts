@@ -1,20 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { testGenerationOptions } from '../../test/helpers/generation-options.js'
 import { Generation } from './generation.js'
-import { openai } from './provider.js'
 
 const chunk = (text: string) =>
   Buffer.from(`data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(text)}}}]}\n\n`)
 
 function generation(): Generation {
-  return new Generation({
-    provider: openai,
-    model: 'm',
-    keyId: 'k',
-    resumeGrace: 0,
-    inputEstimate: 1,
-    hideUsageChunk: false,
-    maxBytes: 1 << 20,
-  })
+  return new Generation(testGenerationOptions)
 }
 
 const tick = () => new Promise((resolve) => process.nextTick(resolve))

@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest'
+import { testGenerationOptions } from '../../test/helpers/generation-options.js'
 import { Generations } from './generations.js'
-import { openai } from './provider.js'
-
-const options = {
-  provider: openai,
-  model: 'm',
-  keyId: 'k',
-  resumeGrace: 0,
-  inputEstimate: 1,
-  hideUsageChunk: false,
-  maxBytes: 1 << 20,
-}
 
 /** A finished generation that kept `events` events of about 100 bytes. */
 function finishOne(generations: Generations, events: number): string {
-  const generation = generations.create(options)
+  const generation = generations.create(testGenerationOptions)
   generation.relay(Array.from({ length: events }, () => Buffer.from(`data: ${'x'.repeat(92)}\n\n`)))
   generation.complete()
   return generation.id
@@ -37,7 +27,7 @@ describe('Generations', () => {
 
   it('counts only running generations as running', () => {
     const generations = new Generations({ retainFor: 60_000, maxFinished: 10, maxFinishedBytes: 1 << 20 })
-    generations.create(options)
+    generations.create(testGenerationOptions)
     finishOne(generations, 1)
     expect(generations.running).toBe(1)
   })

@@ -4,6 +4,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   fanout: () => import('./fanout.js'),
   llm: () => import('./llm.js'),
   cluster: () => import('./cluster.js'),
+  hold: () => import('./hold.js'),
 }
 
 const names = process.argv.slice(2)

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { testGenerationOptions } from '../../test/helpers/generation-options.js'
 import { Generations } from './generations.js'
 
@@ -9,6 +9,10 @@ function finishOne(generations: Generations, events: number): string {
   generation.complete()
   return generation.id
 }
+
+afterEach(() => {
+  vi.useRealTimers()
+})
 
 describe('Generations', () => {
   it('keeps finished generations up to a count and up to a number of bytes, forgetting the oldest', () => {
@@ -23,6 +27,22 @@ describe('Generations', () => {
     // One generation larger than the whole bound is still kept, alone: its reader may be reloading.
     const large = finishOne(byBytes, 40)
     expect(ids.concat(large).map((id) => byBytes.get(id) !== undefined)).toEqual([false, false, false, true])
+  })
+
+  it('forgets each finished generation after retainFor, with one timer for all of them', () => {
+    vi.useFakeTimers()
+    const generations = new Generations({ retainFor: 10_000, maxFinished: 100, maxFinishedBytes: 1 << 30 })
+    const first = finishOne(generations, 1)
+    vi.advanceTimersByTime(4000)
+    const second = finishOne(generations, 1)
+    const rest = Array.from({ length: 50 }, () => finishOne(generations, 1))
+    // A timer per generation kept every evicted one (and its bytes) alive until it fired.
+    expect(vi.getTimerCount()).toBe(1)
+    vi.advanceTimersByTime(6000)
+    expect([first, second].map((id) => generations.get(id) !== undefined)).toEqual([false, true])
+    vi.advanceTimersByTime(4000)
+    expect([second, ...rest].some((id) => generations.get(id) !== undefined)).toBe(false)
+    expect(vi.getTimerCount()).toBe(0)
   })
 
   it('counts only running generations as running', () => {

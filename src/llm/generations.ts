@@ -24,8 +24,14 @@ export const DEFAULT_RETENTION: RetentionOptions = {
  */
 export class Generations {
   private readonly byId = new Map<string, Generation>()
+  /** Oldest first: the order in which they expire. */
   private readonly finished: Generation[] = []
   private finishedBytes = 0
+  /**
+   * One timer, for the oldest finished generation. A timer per generation held each one (and its
+   * bytes) for `retainFor` even after the bounds had let it go: the bounds bounded nothing.
+   */
+  private expiry: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     private readonly retention: RetentionOptions,
@@ -55,19 +61,30 @@ export class Generations {
     this.onFinish(generation)
     this.finished.push(generation)
     this.finishedBytes += generation.keptBytes
-    while (
-      this.finished.length > this.retention.maxFinished ||
-      (this.finishedBytes > this.retention.maxFinishedBytes && this.finished.length > 1)
-    )
-      this.forget(this.finished[0] as Generation)
-    setTimeout(() => this.forget(generation), this.retention.retainFor).unref()
+    this.evict()
   }
 
-  private forget(generation: Generation): void {
-    const index = this.finished.indexOf(generation)
-    if (index === -1) return
-    this.finished.splice(index, 1)
-    this.finishedBytes -= generation.keptBytes
-    this.byId.delete(generation.id)
+  /** Forgets the oldest finished generations while over a bound or past `retainFor`. */
+  private evict(): void {
+    const { maxFinished, maxFinishedBytes, retainFor } = this.retention
+    const now = Date.now()
+    for (let oldest = this.finished[0]; oldest !== undefined; oldest = this.finished[0]) {
+      const overBound =
+        this.finished.length > maxFinished ||
+        (this.finishedBytes > maxFinishedBytes && this.finished.length > 1)
+      if (!overBound && now - (oldest.finishedAt ?? now) < retainFor) break
+      this.finished.shift()
+      this.finishedBytes -= oldest.keptBytes
+      this.byId.delete(oldest.id)
+    }
+    const oldest = this.finished[0]
+    if (oldest === undefined || this.expiry !== undefined) return
+    this.expiry = setTimeout(this.expire, (oldest.finishedAt ?? now) + retainFor - now)
+    this.expiry.unref()
+  }
+
+  private readonly expire = (): void => {
+    this.expiry = undefined
+    this.evict()
   }
 }

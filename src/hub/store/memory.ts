@@ -1,4 +1,4 @@
-import type { NewUpdate, StoredUpdate } from '../update.js'
+import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
   DuplicateIdError,
   type HistoryBounds,
@@ -21,7 +21,7 @@ export class MemoryStore implements UpdateStore {
   async append(update: NewUpdate): Promise<StoredUpdate> {
     const id = update.id ?? newUpdateId()
     if (this.sequenceById.has(id)) throw new DuplicateIdError(id)
-    const stored: StoredUpdate = { ...update, id, sequence: ++this.sequence, publishedAt: Date.now() }
+    const stored = storedUpdate(update, id, ++this.sequence, Date.now())
     this.updates.push(stored)
     this.sequenceById.set(id, stored.sequence)
     if (this.updates.length > this.maxCount) this.drop(this.updates.length - this.maxCount)

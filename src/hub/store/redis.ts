@@ -1,5 +1,5 @@
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis'
-import type { NewUpdate, StoredUpdate } from '../update.js'
+import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
   DuplicateIdError,
   type HistoryBounds,
@@ -126,7 +126,7 @@ export class RedisStore implements UpdateStore {
       ),
     )
     if (sequence === -1) throw new DuplicateIdError(id)
-    return { ...payload, sequence }
+    return storedUpdate(update, id, sequence, payload.publishedAt)
   }
 
   async readAfter(
@@ -282,7 +282,7 @@ const sequenceOf = (entryId: string): number => Number(entryId.slice(0, entryId.
 
 function decode(entryId: string, fields: string[]): StoredUpdate {
   const payload = JSON.parse(fields[1] as string) as Payload
-  return { ...payload, sequence: sequenceOf(entryId) }
+  return storedUpdate(payload, payload.id, sequenceOf(entryId), payload.publishedAt)
 }
 
 function describe(error: unknown): string {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type { NewUpdate, StoredUpdate } from '../update.js'
+import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
   DuplicateIdError,
   type HistoryBounds,
@@ -87,12 +87,7 @@ export class SqliteStore implements UpdateStore {
   }
 
   append(update: NewUpdate): Promise<StoredUpdate> {
-    const stored: StoredUpdate = {
-      ...update,
-      id: update.id ?? newUpdateId(),
-      sequence: 0,
-      publishedAt: Date.now(),
-    }
+    const stored = storedUpdate(update, update.id ?? newUpdateId(), 0, Date.now())
     return new Promise((resolve, reject) => {
       this.pending.push({ update: stored, resolve, reject })
       if (!this.flushScheduled) {
@@ -198,14 +193,16 @@ export class SqliteStore implements UpdateStore {
 }
 
 function toUpdate(row: Row): StoredUpdate {
-  return {
-    id: row.id,
-    sequence: row.sequence,
-    topics: JSON.parse(row.topics) as string[],
-    data: row.data,
-    type: row.type ?? undefined,
-    retry: row.retry ?? undefined,
-    private: row.private === 1,
-    publishedAt: row.published_at,
-  }
+  return storedUpdate(
+    {
+      topics: JSON.parse(row.topics) as string[],
+      data: row.data,
+      type: row.type ?? undefined,
+      retry: row.retry ?? undefined,
+      private: row.private === 1,
+    },
+    row.id,
+    row.sequence,
+    row.published_at,
+  )
 }

@@ -101,9 +101,10 @@ function llmMetrics(registry: Registry) {
     llmGeneration(generation: Generation): void {
       generations.inc({ state: generation.state })
       const usage = generation.usage()
-      const labels = { key: generation.options.keyId, estimated: String(usage.estimated) }
-      tokens.inc({ ...labels, direction: 'input' }, usage.inputTokens)
-      tokens.inc({ ...labels, direction: 'output' }, usage.outputTokens)
+      const key = generation.options.keyId
+      const estimated = String(usage.estimated)
+      tokens.inc({ key, estimated, direction: 'input' }, usage.inputTokens)
+      tokens.inc({ key, estimated, direction: 'output' }, usage.outputTokens)
       const first = generation.firstOutputAt
       if (first === undefined) return
       firstToken.observe((first - generation.createdAt) / 1000)

@@ -18,7 +18,6 @@ export interface GenerationOptions {
   hideUsageChunk: boolean
   /** Bytes of events kept at most; past it the generation fails (a runaway upstream). */
   maxBytes: number
-  onFinish?: (generation: Generation) => void
   /** Told of every batch of events as it is numbered (`firstId` is the id of the first): a shared store. */
   onEvents?: (generation: Generation, events: readonly Buffer[], firstId: number) => void
 }
@@ -55,7 +54,14 @@ export class Generation {
   private readonly viewers = new Set<EventStream>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
 
-  constructor(readonly options: GenerationOptions) {
+  /**
+   * `onFinish` apart from the options: the options object is the caller's as it is (merging it into
+   * a new object would give every generation a hidden class of its own in V8).
+   */
+  constructor(
+    readonly options: GenerationOptions,
+    private readonly onFinish?: (generation: Generation) => void,
+  ) {
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve
     })
@@ -306,7 +312,7 @@ export class Generation {
     for (const viewer of this.viewers) viewer.close()
     this.viewers.clear()
     this.resolveEnded()
-    this.options.onFinish?.(this)
+    this.onFinish?.(this)
   }
 }
 

@@ -38,8 +38,8 @@ export class Generations {
     private readonly onFinish: (generation: Generation) => void = () => {},
   ) {}
 
-  create(options: Omit<GenerationOptions, 'onFinish'>): Generation {
-    const generation = new Generation({ ...options, onFinish: (done) => this.finish(done) })
+  create(options: GenerationOptions): Generation {
+    const generation = new Generation(options, this.finish)
     this.byId.set(generation.id, generation)
     return generation
   }
@@ -57,7 +57,7 @@ export class Generations {
     for (const generation of this.byId.values()) generation.cancel(reason)
   }
 
-  private finish(generation: Generation): void {
+  private readonly finish = (generation: Generation): void => {
     this.onFinish(generation)
     this.finished.push(generation)
     this.finishedBytes += generation.keptBytes

@@ -2,7 +2,7 @@ import type { GenerationOptions } from '../../src/llm/generation.js'
 import { openai } from '../../src/llm/provider.js'
 
 /** Options of a generation for unit tests: OpenAI's format, no grace, 1 MiB kept at most. */
-export const testGenerationOptions: Omit<GenerationOptions, 'onFinish'> = {
+export const testGenerationOptions: GenerationOptions = {
   provider: openai,
   model: 'm',
   keyId: 'k',

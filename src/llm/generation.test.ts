@@ -17,7 +17,8 @@ describe('Generation', () => {
     ['many tokens per read', 25],
   ])('numbers and keeps every event, %s, before and after it ends', async (_, perRead) => {
     const running = generation()
-    const words = Array.from({ length: 50 }, (_, index) => ` w${index}`)
+    // More events than the first room for their offsets (64), which then grows twice.
+    const words = Array.from({ length: 150 }, (_, index) => ` w${index}`)
     for (let at = 0; at < words.length; at += perRead) {
       running.relay(words.slice(at, at + perRead).map(chunk))
       await tick()
@@ -28,11 +29,11 @@ describe('Generation', () => {
         .map((word, index) => `id: ${after + index + 1}\n${chunk(word).toString()}`)
         .join('')
     const check = () => {
-      expect(running.eventCount).toBe(50)
+      expect(running.eventCount).toBe(150)
       expect(running.text()).toBe(words.join(''))
-      for (const after of [0, 1, 17, 25, 49])
+      for (const after of [0, 1, 17, 25, 63, 64, 65, 127, 128, 149])
         expect(running.eventsAfter(after).toString()).toBe(expected(after))
-      expect(running.eventsAfter(50).length).toBe(0)
+      expect(running.eventsAfter(150).length).toBe(0)
     }
     check()
     running.complete()

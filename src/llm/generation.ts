@@ -42,11 +42,14 @@ export class Generation {
   private bytes = 0
   /**
    * The kept events, numbered and framed, as the batches they were written in (one buffer each),
-   * with the byte offset where each event ends (over all batches): no object per event.
+   * with the byte offset where each event ends (over all batches): no object per event. The ends
+   * are a typed array, grown by doubling: a JS array of numbers is copied into the old generation
+   * as it grows and walked by every major GC for as long as the generation is kept.
    */
   private readonly batches: Buffer[] = []
   private readonly batchStarts: number[] = []
-  private readonly eventEnds: number[] = []
+  private eventEnds: Uint32Array = new Uint32Array(INITIAL_EVENT_ENDS)
+  private events = 0
   private remoteViewers = 0
   /** Relayed events not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
@@ -82,7 +85,7 @@ export class Generation {
 
   /** Events so far: event n (from 1) has id `n`. */
   get eventCount(): number {
-    return this.eventEnds.length
+    return this.events
   }
 
   get viewerCount(): number {
@@ -277,7 +280,8 @@ export class Generation {
       all[offset++] = LF
       all.set(event, offset)
       offset += event.length
-      this.eventEnds.push(byteBase + offset)
+      if (this.events === this.eventEnds.length) this.eventEnds = grown(this.eventEnds)
+      this.eventEnds[this.events++] = byteBase + offset
     }
     all[offset] = CR
     all[offset + 1] = LF
@@ -295,6 +299,7 @@ export class Generation {
    * GC would mark. Few batches (a fast upstream's large reads) stay as they are, saving the copy.
    */
   private compact(): void {
+    this.eventEnds = this.eventEnds.slice(0, this.events)
     if (this.batches.length <= COMPACT_ABOVE_BATCHES) return
     const all = Buffer.concat(this.batches)
     this.batches.splice(0, this.batches.length, all)
@@ -328,6 +333,15 @@ function randomId(): string {
   }
   idPoolOffset += ID_BYTES
   return idPool.toString('base64url', idPoolOffset - ID_BYTES, idPoolOffset)
+}
+
+/** Room for the ends of this many events at first; doubled when full (32 MiB of events fit in 32 bits). */
+const INITIAL_EVENT_ENDS = 64
+
+function grown(ends: Uint32Array): Uint32Array {
+  const bigger = new Uint32Array(ends.length * 2)
+  bigger.set(ends)
+  return bigger
 }
 
 const LF = 0x0a

@@ -41,7 +41,10 @@ export function assetPath(pathname: string): string | undefined {
 
 const cache = new Map<string, Promise<Asset | undefined>>()
 
-/** The asset for a path, read once and kept (they are few and small); undefined when there is none. */
+/**
+ * The asset for a path, read once and kept (they are few and small); undefined when there is none.
+ * A miss is not kept: any client can ask for any number of names of the right shape.
+ */
 export function loadAsset(pathname: string): Promise<Asset | undefined> {
   const path = assetPath(pathname)
   if (path === undefined) return Promise.resolve(undefined)
@@ -52,7 +55,10 @@ export function loadAsset(pathname: string): Promise<Asset | undefined> {
         body,
         contentType: TYPES[path.slice(path.lastIndexOf('.') + 1)] ?? 'application/octet-stream',
       }),
-      () => undefined,
+      () => {
+        cache.delete(path)
+        return undefined
+      },
     )
     cache.set(path, asset)
   }

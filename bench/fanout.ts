@@ -5,7 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
 import { ensureNchan, startNchan } from './fanout/nchan.js'
-import { ask, deliveriesSettled, percentile, startChild, startStreamgate, stop, usage } from './harness.js'
+import {
+  ask,
+  deliveriesSettled,
+  percentile,
+  quietHubArgs,
+  startChild,
+  startStreamgate,
+  stop,
+  usage,
+} from './harness.js'
 
 /**
  * `npm run bench -- fanout`: one publisher, N subscribers over real HTTP connections on loopback,
@@ -36,17 +45,7 @@ const token = await signToken(SECRET, { publish: ['*'] })
 const servers: ServerUnderTest[] = [
   {
     name: 'streamgate hub',
-    start: () =>
-      startStreamgate([
-        '--store',
-        'memory',
-        '--jwt-secret',
-        SECRET,
-        '--heartbeat',
-        '3600',
-        '--subscriber-buffer',
-        '64MiB',
-      ]),
+    start: () => startStreamgate([...quietHubArgs(SECRET), '--subscriber-buffer', '64MiB']),
     subscribePath: '/.well-known/mercure?topic=bench',
     publish: async (port, data) => {
       const response = await fetch(`http://127.0.0.1:${port}/.well-known/mercure`, {

@@ -81,6 +81,16 @@ export const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
   Number.NaN
 
+/** A hub on the memory store with this secret and heartbeats out of the way (one an hour). */
+export const quietHubArgs = (secret: string): string[] => [
+  '--store',
+  'memory',
+  '--jwt-secret',
+  secret,
+  '--heartbeat',
+  '3600',
+]
+
 /**
  * `streamgate serve` on a free port, with these arguments; ready once it logs "listening".
  * BENCH_NODE_ARGS adds Node options (`--cpu-prof --cpu-prof-dir=/tmp/prof`, `--trace-gc`).

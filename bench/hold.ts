@@ -6,7 +6,7 @@ import os from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
-import { ask, deliveriesSettled, startStreamgate, stop, usage } from './harness.js'
+import { ask, deliveriesSettled, quietHubArgs, startStreamgate, stop, usage } from './harness.js'
 
 /**
  * `npm run bench -- hold`: many idle subscribers held by one gateway process over HTTP/2 (TLS),
@@ -51,12 +51,7 @@ function publish(port: number, data: string): Promise<void> {
 
 console.log(`hold benchmark — Node ${process.version}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores`)
 const { child, port } = await startStreamgate([
-  '--store',
-  'memory',
-  '--jwt-secret',
-  SECRET,
-  '--heartbeat',
-  '3600',
+  ...quietHubArgs(SECRET),
   '--tls-cert',
   tls('localhost.crt'),
   '--tls-key',

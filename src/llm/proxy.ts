@@ -121,7 +121,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
     const exchange: Exchange = {
       request,
       response,
-      routeName: routeLabel(method, url.pathname),
+      routeName: routeLabel(method, url.pathname, routes),
       keyId: undefined,
       answer(status, type, message, headers = {}) {
         sendJson(response, status, provider.errorBody(type, message), headers)
@@ -521,10 +521,21 @@ function describeGeneration(
   }
 }
 
-function routeLabel(method: string, path: string): string {
-  const generic = path.replace(/^\/v1\/generations\/[^/]+/, '/v1/generations/{id}')
-  return `${method} ${generic.length > 64 ? 'other' : generic}`
+/**
+ * The metrics label of a request: its route, or `other`. Never the path or method as sent: every
+ * new label value is a new series kept for the life of the process, and anyone can send requests,
+ * with or without a key, to any number of paths.
+ */
+function routeLabel(method: string, path: string, routes: Readonly<Record<string, Route>>): string {
+  const label = `${method} ${path.replace(/^\/v1\/generations\/[^/]+/, '/v1/generations/{id}')}`
+  return Object.hasOwn(routes, label) || GENERATION_ROUTES.has(label) ? label : 'other'
 }
+
+const GENERATION_ROUTES = new Set([
+  'GET /v1/generations/{id}',
+  'GET /v1/generations/{id}/stream',
+  'POST /v1/generations/{id}/cancel',
+])
 
 function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const forwarded: Record<string, string> = {}

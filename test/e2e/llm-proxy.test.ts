@@ -514,4 +514,31 @@ describe('the proxy cannot be steered', () => {
     expect(seen?.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`)
     await gw.stop()
   })
+
+  it('requests to made-up paths and methods, with or without a key, add no series to /metrics', async () => {
+    const gw = await gateway()
+    const series = async () =>
+      (await (await fetch(`${gw.url}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith('streamgate_llm_requests_total{'))
+    const known = await post(`${gw.url}/v1/chat/completions`, chatBody({ stream: false }))
+    expect(known.status).toBe(200)
+    for (let index = 0; index < 20; index++) {
+      await fetch(`${gw.url}/v1/made-up-${index}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}` },
+      })
+      await fetch(`${gw.url}/v1/generations/gen_${index}/made-up`, {
+        headers: { authorization: 'Bearer nope' },
+      })
+      const method = ['PUT', 'DELETE', 'PATCH', 'PURGE', 'MKCOL'][index % 5] as string
+      await fetch(`${gw.url}/v1/chat/completions`, { method, headers: { 'x-api-key': KEY } })
+    }
+    const lines = await series()
+    expect(lines.some((line) => line.includes('route="POST /v1/chat/completions",status="200"'))).toBe(true)
+    expect(lines.filter((line) => /made-up|PUT|DELETE|PATCH|PURGE|MKCOL/.test(line))).toEqual([])
+    // 404 and 405 with a key, 401 without: each one series under "other".
+    expect(lines.filter((line) => line.includes('route="other"')).length).toBe(3)
+    await gw.stop()
+  })
 })

@@ -127,6 +127,22 @@ describe('LLM proxy with the official SDKs', () => {
     expect(upstream.requests[0]?.body.stream_options).toEqual({ include_usage: true })
   })
 
+  it('usage is asked for without rewriting the client’s body, or merged into stream_options it sent', async () => {
+    const messages = [{ role: 'user', content: 'a "quoted" {brace} and ünïcode' }]
+    const cases = [
+      { model: 'fake-model', stream: true, messages, n: 1 },
+      { model: 'fake-model', stream: true, messages, stream_options: { include_usage: false } },
+    ]
+    for (const sent of cases) {
+      upstream.reset()
+      // White space before the object, as a hand-written client may send it.
+      const answer = await (await post(`${gw.url}/v1/chat/completions`, `\n  ${JSON.stringify(sent)}`)).text()
+      expect(upstream.requests[0]?.body).toEqual({ ...sent, stream_options: { include_usage: true } })
+      expect(answer).toContain('[DONE]')
+      expect(answer).not.toContain('"usage":{')
+    }
+  })
+
   it('anthropic streams text, tool use and usage exactly', async () => {
     upstream.scenario.toolCall = true
     const client = new Anthropic({ baseURL: gw.url, apiKey: KEY })

@@ -15,6 +15,20 @@ import { percentile, startStreamgate, stop } from './harness.js'
  * round; medians are reported, ratios to direct per round.
  */
 const streams = Number(process.env.LLM_STREAMS ?? 200)
+/**
+ * LLM_HISTORY_KB: a chat history of about this many KiB before the question (default 0), as a
+ * long conversation sends with every request: what a proxy that reads the body pays per request.
+ */
+const historyKb = Number(process.env.LLM_HISTORY_KB ?? 0)
+const history = Array.from({ length: Math.ceil(historyKb) }, (_, index) => ({
+  role: index % 2 === 0 ? 'user' : 'assistant',
+  content: 'Lorem ipsum dolor sit amet, consectetur adipiscing elit. '.repeat(17),
+}))
+const requestBody = JSON.stringify({
+  model: 'bench',
+  stream: true,
+  messages: [...history, { role: 'user', content: 'go' }],
+})
 const rounds = Number(process.env.LLM_ROUNDS ?? 5)
 const only = process.env.LLM_TARGETS?.split(',')
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
@@ -132,7 +146,7 @@ interface StreamResult {
 
 /** One streamed completion over node:http: when its first content chunk came, and how many events. */
 function oneStream(agent: Agent, baseUrl: string, headers: Record<string, string>): Promise<StreamResult> {
-  const body = JSON.stringify({ model: 'bench', stream: true, messages: [{ role: 'user', content: 'go' }] })
+  const body = requestBody
   const started = performance.now()
   return new Promise((resolve, reject) => {
     const request = httpRequest(
@@ -199,7 +213,8 @@ console.log(
   `LLM proxy benchmark — Node ${process.version}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores`,
 )
 console.log(
-  `${streams} concurrent streams × ${process.env.LLM_CHUNKS ?? 500} chunks, ${rounds} rounds after a warm-up\n`,
+  `${streams} concurrent streams × ${process.env.LLM_CHUNKS ?? 500} chunks, ${rounds} rounds after a warm-up` +
+    `${historyKb > 0 ? `, a ${Math.round(requestBody.length / 1024)} KiB request body` : ''}\n`,
 )
 interface Started {
   target: Target

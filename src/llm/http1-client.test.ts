@@ -98,6 +98,10 @@ describe('Http1Client', () => {
         host: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       },
     })
+    // A body in parts goes out whole, with their total length.
+    const parts = [Buffer.from('{"a"'), Buffer.from(':'), Buffer.from('22}')]
+    await text((await client.request({ method: 'POST', path: '/', headers: {}, body: parts })).body)
+    expect(seen).toMatchObject({ body: '{"a":22}', headers: { 'content-length': '8' } })
   })
 
   it('hands over one buffer per socket read, not one per chunk', async () => {

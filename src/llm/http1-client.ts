@@ -9,7 +9,8 @@ export interface Http1Request {
   /** The path and query, e.g. `/v1/chat/completions`. */
   path: string
   headers: Record<string, string>
-  body?: Buffer
+  /** The body, or its parts in order (sent as one write, copied once). */
+  body?: Buffer | readonly Buffer[]
   signal?: AbortSignal
 }
 
@@ -92,7 +93,7 @@ export class Http1Client {
   #head({ method, path, headers, body }: Http1Request): Buffer {
     let text = `${method} ${path} HTTP/1.1\r\nhost: ${this.#url.host}\r\n`
     for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`
-    if (body !== undefined) text += `content-length: ${body.length}\r\n`
+    if (body !== undefined) text += `content-length: ${bodyLength(body)}\r\n`
     return Buffer.from(`${text}\r\n`, 'latin1')
   }
 
@@ -140,8 +141,9 @@ export class Http1Client {
         () => connection.park(this.#idleTimeout, () => this.#idle.push(connection), this.#forget),
         request.signal,
       )
-      if (request.body === undefined || request.body.length === 0) socket.write(head)
-      else socket.write(Buffer.concat([head, request.body]))
+      const { body } = request
+      if (body === undefined || bodyLength(body) === 0) socket.write(head)
+      else socket.write(Buffer.concat([head, ...(Buffer.isBuffer(body) ? [body] : body)]))
     })
   }
 
@@ -384,4 +386,11 @@ function parseHead(text: string): { status: number; version: string; headers: In
     else headers[name] = previous === undefined ? value : `${previous}, ${value}`
   }
   return { status: Number(statusLine[2]), version: `1.${statusLine[1]}`, headers }
+}
+
+function bodyLength(body: Buffer | readonly Buffer[]): number {
+  if (Buffer.isBuffer(body)) return body.length
+  let length = 0
+  for (const part of body) length += part.length
+  return length
 }

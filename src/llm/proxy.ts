@@ -204,11 +204,12 @@ export function createLlmProxy(options: LlmProxyOptions) {
     // Usage is recorded for every generation: ask for it when the client did not, and hide the
     // extra chunk from a client that did not ask.
     let hideUsageChunk = false
+    let upstreamBody: Buffer | readonly Buffer[] | undefined = body
     if (route.provider === openai && (route.path === '/chat/completions' || route.path === '/completions')) {
       const streamOptions = requestJson.stream_options as Record<string, unknown> | undefined
       if (streamOptions?.include_usage !== true) {
         hideUsageChunk = true
-        body = Object.hasOwn(requestJson, 'stream_options')
+        upstreamBody = Object.hasOwn(requestJson, 'stream_options')
           ? Buffer.from(
               JSON.stringify({ ...requestJson, stream_options: { ...streamOptions, include_usage: true } }),
             )
@@ -226,7 +227,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
       onEvents: shared && ((done, events, firstId) => shared.events(done, events, firstId)),
     })
     shared?.created(generation)
-    void stream(exchange, route, headers, body, generation)
+    void stream(exchange, route, headers, upstreamBody, generation)
     return generation
   }
 
@@ -234,7 +235,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
     exchange: Exchange,
     route: Route,
     headers: Record<string, string>,
-    body: Buffer | undefined,
+    body: Buffer | readonly Buffer[] | undefined,
     generation: Generation,
   ): Promise<void> {
     const { request, response } = exchange
@@ -527,13 +528,13 @@ function describeGeneration(
 }
 
 /**
- * The body with `"stream_options":{"include_usage":true}` as its first member and the client's
- * bytes otherwise as sent: a long chat history is not serialised again (100 KB: 255 → 68 µs).
- * The body parsed as a JSON object, so its first byte that is not white space is `{`.
+ * The body, in parts, with `"stream_options":{"include_usage":true}` as its first member and the
+ * client's bytes otherwise as sent: a long chat history is not serialised again. The body parsed
+ * as a JSON object, so its first byte that is not white space is `{`.
  */
-function withUsageRequested(body: Buffer): Buffer {
+function withUsageRequested(body: Buffer): Buffer[] {
   const open = body.indexOf(0x7b)
-  return Buffer.concat([body.subarray(0, open + 1), USAGE_MEMBER, body.subarray(open + 1)])
+  return [body.subarray(0, open + 1), USAGE_MEMBER, body.subarray(open + 1)]
 }
 
 const USAGE_MEMBER = Buffer.from('"stream_options":{"include_usage":true},')

@@ -9,7 +9,8 @@ export interface UpstreamRequest {
   method: 'GET' | 'POST'
   /** The client's headers that the upstream may see (content type, API version); never its key. */
   headers: Record<string, string>
-  body?: Buffer
+  /** The body, or its parts in order. */
+  body?: Buffer | readonly Buffer[]
   signal: AbortSignal
 }
 

@@ -297,6 +297,7 @@ export class Generation {
    * A finished generation keeps its events in one buffer: an LLM that sends a token per read
    * leaves a buffer per token, and hundreds of finished generations are kept, which every major
    * GC would mark. Few batches (a fast upstream's large reads) stay as they are, saving the copy.
+   * The event offsets shrink to their count (up to half of their room was spare).
    */
   private compact(): void {
     this.eventEnds = this.eventEnds.slice(0, this.events)

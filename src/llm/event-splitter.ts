@@ -7,7 +7,12 @@ const CR = 0x0d
  * Line ends may be LF, CRLF or CR (the WHATWG grammar); an event ends at an empty line.
  */
 export class EventSplitter {
-  #carry: Buffer | undefined
+  /**
+   * The start of an event not ended yet, as the pieces that came: joined once, when its blank line
+   * arrives (joining at every chunk copied a long event over and over: quadratic).
+   */
+  #carry: Buffer[] = []
+  #carryLength = 0
   /** The bytes so far end with a line end: a line end now would make an empty line. */
   #atLineStart = true
   /** The last byte was a CR: an LF now is the second half of a CRLF. */
@@ -17,48 +22,63 @@ export class EventSplitter {
 
   /** The events completed by this chunk; an incomplete tail waits for the next one. */
   push(chunk: Buffer): Buffer[] {
-    const carry = this.#carry
-    const bytes = carry === undefined ? chunk : Buffer.concat([carry, chunk])
-    this.#carry = undefined
-    const scanFrom = carry?.length ?? 0
-    // LF-only streams (OpenAI's, Anthropic's) take the fast path: jump from LF to LF natively.
-    const events =
-      !this.#afterCR && bytes.indexOf(CR, scanFrom) === -1
-        ? this.#splitLF(bytes, scanFrom)
-        : this.#splitAny(bytes, scanFrom)
-    return events
+    // LF-only streams (OpenAI's, Anthropic's) take the fast path: jump from LF to LF natively. The
+    // state (at a line start or not) says all the scan needs to know about the carried bytes.
+    return !this.#afterCR && chunk.indexOf(CR) === -1 ? this.#splitLF(chunk) : this.#splitAny(chunk)
   }
 
-  #splitLF(bytes: Buffer, scanFrom: number): Buffer[] {
+  #splitLF(chunk: Buffer): Buffer[] {
     const events: Buffer[] = []
     let start = 0
     let atLineStart = this.#atLineStart
-    let previous = scanFrom - 1
-    for (let index = bytes.indexOf(LF, scanFrom); index !== -1; index = bytes.indexOf(LF, index + 1)) {
+    // The byte before the chunk: a line end when at a line start.
+    let previous = -1
+    for (let index = chunk.indexOf(LF); index !== -1; index = chunk.indexOf(LF, index + 1)) {
       // An LF right after a line end is an empty line: the event ends with it.
       if (index === previous + 1 && atLineStart) {
-        if (index + 1 - start > 1) events.push(bytes.subarray(start, index + 1))
+        const event = this.#joined(chunk.subarray(start, index + 1))
+        if (event.length > 1) events.push(event)
         start = index + 1
       }
       atLineStart = true
       previous = index
     }
-    if (previous < bytes.length - 1) atLineStart = false
+    if (previous < chunk.length - 1) atLineStart = false
     this.#atLineStart = atLineStart
     this.#dropLF = false
-    if (start < bytes.length) this.#carry = Buffer.from(bytes.subarray(start))
+    this.#keep(chunk, start)
     return events
   }
 
+  /** The carried start of an event with its end, as one buffer; the carry is then empty. */
+  #joined(end: Buffer): Buffer {
+    if (this.#carryLength === 0) return end
+    const event = Buffer.concat([...this.#carry, end])
+    this.#dropCarry()
+    return event
+  }
+
+  #dropCarry(): void {
+    this.#carry = []
+    this.#carryLength = 0
+  }
+
+  /** Carries the bytes from `start` on (copied: the chunk's buffer is not ours to hold). */
+  #keep(bytes: Buffer, start: number): void {
+    if (start >= bytes.length) return
+    this.#carry.push(Buffer.from(bytes.subarray(start)))
+    this.#carryLength += bytes.length - start
+  }
+
   /** Any line ends: a byte at a time. */
-  #splitAny(bytes: Buffer, scanFrom: number): Buffer[] {
+  #splitAny(chunk: Buffer): Buffer[] {
     const events: Buffer[] = []
     let start = 0
     let atLineStart = this.#atLineStart
     let afterCR = this.#afterCR
     let dropLF = this.#dropLF
-    for (let index = scanFrom; index < bytes.length; index++) {
-      const byte = bytes[index]
+    for (let index = 0; index < chunk.length; index++) {
+      const byte = chunk[index]
       if (afterCR && byte === LF) {
         afterCR = false
         if (dropLF) start = index + 1
@@ -74,13 +94,15 @@ export class EventSplitter {
       if (atLineStart) {
         let end = index + 1
         if (byte === CR) {
-          if (end === bytes.length) dropLF = true
-          else if (bytes[end] === LF) end++
+          if (end === chunk.length) dropLF = true
+          else if (chunk[end] === LF) end++
         }
+        const length = this.#carryLength + end - start
+        const first = this.#carryLength > 0 ? (this.#carry[0] as Buffer)[0] : chunk[start]
         // A blank line with nothing before it (an extra empty line) is no event.
-        if (end - start > 2 || (end - start === 2 && bytes[start] !== CR)) {
-          events.push(bytes.subarray(start, end))
-        }
+        if (length > 2 || (length === 2 && first !== CR))
+          events.push(this.#joined(chunk.subarray(start, end)))
+        else this.#dropCarry()
         start = end
         index = end - 1
         afterCR = dropLF
@@ -92,12 +114,12 @@ export class EventSplitter {
     this.#atLineStart = atLineStart
     this.#afterCR = afterCR
     this.#dropLF = dropLF
-    if (start < bytes.length) this.#carry = Buffer.from(bytes.subarray(start))
+    this.#keep(chunk, start)
     return events
   }
 
   /** Bytes of an event the upstream has not finished. */
   get pending(): number {
-    return this.#carry?.length ?? 0
+    return this.#carryLength
   }
 }

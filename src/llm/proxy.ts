@@ -290,6 +290,9 @@ export function createLlmProxy(options: LlmProxyOptions) {
       answer.on('data', (chunk: Buffer) => {
         const events = splitter.push(chunk)
         if (events.length > 0) generation.relay(events)
+        // An event that never ends (no blank line) would otherwise grow without bound.
+        if (splitter.pending > MAX_GENERATION_BYTES)
+          generation.fail('the upstream sent an event larger than the gateway keeps (32 MiB)')
         if (generation.state !== 'streaming') answer.destroy()
       })
       answer.once('end', () => {

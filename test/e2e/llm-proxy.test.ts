@@ -314,6 +314,20 @@ describe('LLM proxy with the official SDKs', () => {
     ).rejects.toThrow()
   })
 
+  it('an upstream event that never ends is cut at 32 MiB: the generation fails, the upstream is dropped', async () => {
+    upstream.scenario.endlessEventBytes = 40 * 1024 * 1024
+    const response = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    const id = response.headers.get('streamgate-generation-id')
+    const text = await response.text()
+    expect(text).toContain('"error"')
+    expect(text).toContain('larger than the gateway keeps')
+    const state = await (
+      await fetch(`${gw.url}/v1/generations/${id}`, { headers: { 'x-api-key': KEY } })
+    ).json()
+    expect(state.state).toBe('failed')
+    await waitFor(() => upstream.requests[0]?.abortedAt !== undefined)
+  })
+
   it('never shows the upstream key: not in any response, log line or error', async () => {
     upstream.scenario.status = {
       code: 400,

@@ -39,6 +39,36 @@ async function subscribed(hub: Hub, ...topics: string[]) {
   return stream
 }
 
+describe('Hub history', () => {
+  it('stops a replay once it holds maxBytes of data (at least one update), and leaves the cut subscriber out', async () => {
+    const hub = new Hub(new MemoryStore())
+    for (let index = 1; index <= 50; index++)
+      await hub.publish({ id: String(index), topics: ['a'], data: 'x'.repeat(100), private: false })
+    const cut = new Subscriber([exactSelector('a')], [])
+    const partial = await hub.subscribe(cut, 'earliest', 1000)
+    expect(partial.cut).toBe(true)
+    expect(partial.history.map((update) => update.id)).toEqual([
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+      '10',
+    ])
+    expect(hub.subscribers.has(cut)).toBe(false)
+    const one = await hub.subscribe(new Subscriber([exactSelector('a')], []), { after: '45' }, 1)
+    expect(one.history.map((update) => update.id)).toEqual(['46'])
+    const whole = await hub.subscribe(new Subscriber([exactSelector('a')], []), 'earliest')
+    expect(whole.cut).toBe(false)
+    expect(whole.history).toHaveLength(50)
+    await hub.close()
+  })
+})
+
 describe('Hub fan-out', () => {
   it('writes the updates committed in one turn of the event loop as one write, in order', async () => {
     const hub = new Hub(new MemoryStore())

@@ -69,26 +69,38 @@ export class Hub {
 
   /**
    * Registers the subscriber at once (live updates wait in its `pending`), then finds its history
-   * after `from`. Call `attach` with its stream to send that history and go live.
+   * after `from`. Call `attach` with its stream to send that history and go live — unless the
+   * history was `cut`: it stops once it holds `maxBytes` of data (at least one update), since a
+   * subscriber could otherwise make the hub load the whole history at once. Send what it holds, then
+   * end the stream: the client resumes from the last one (`Last-Event-ID`) for the rest.
    */
   async subscribe(
     subscriber: Subscriber,
     from: ResumePoint | undefined,
-  ): Promise<{ known: boolean; history: StoredUpdate[] }> {
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): Promise<{ known: boolean; history: StoredUpdate[]; cut: boolean }> {
     this.subscribers.add(subscriber)
     subscriber.lastSequence = await this.store.newestSequence()
-    if (from === undefined) return { known: true, history: [] }
+    if (from === undefined) return { known: true, history: [], cut: false }
     this.stats.resumeRequests++
     const history: StoredUpdate[] = []
+    let bytes = 0
     let page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE)
     const known = page.known
-    history.push(...page.updates)
-    while (page.updates.length === REPLAY_PAGE) {
+    for (;;) {
+      for (const update of page.updates) {
+        history.push(update)
+        bytes += update.data.length
+        if (bytes >= maxBytes) {
+          this.subscribers.delete(subscriber)
+          return { known, history, cut: true }
+        }
+      }
+      if (page.updates.length < REPLAY_PAGE) break
       page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE, page.through)
-      history.push(...page.updates)
     }
     subscriber.lastSequence = Math.max(subscriber.lastSequence, page.through)
-    return { known, history }
+    return { known, history, cut: false }
   }
 
   /** Sends the history, then what arrived meanwhile, then everything live. */

@@ -1,7 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import { encodeEvent } from '../protocol/encoder.js'
-import { createEventStream, type EventStream, type EventStreamOptions } from '../server/index.js'
+import {
+  createEventStream,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  type EventStream,
+  type EventStreamOptions,
+} from '../server/index.js'
 import { sendError, sendJson } from '../server/json-response.js'
 import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
 import {
@@ -11,7 +16,7 @@ import {
   type VerificationKey,
   verifyToken,
 } from './authorization.js'
-import type { Hub } from './hub.js'
+import { encodeUpdate, type Hub } from './hub.js'
 import { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
 import { DuplicateIdError, type ResumePoint, StoreUnavailableError } from './store/store.js'
 import { Subscriber } from './subscriber.js'
@@ -46,6 +51,8 @@ export interface MercureOptions {
 
 /** Selectors per subscription by default: more is a denial of service, not a use case. */
 const MAX_SELECTORS = 100
+/** When a client whose replay was cut (see `Hub#subscribe`) comes back for the rest. */
+const CATCH_UP_RETRY_MS = 100
 
 /**
  * The Mercure hub endpoint (`/.well-known/mercure`): GET subscribes, POST publishes. The current
@@ -131,9 +138,11 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   }
   const requested = resumeRequested(request, url)
   const subscriber = new Subscriber(selectors, claims?.subscribe ?? [], claims?.payload)
-  let result: { known: boolean; history: Parameters<Hub['attach']>[1] }
+  let result: Awaited<ReturnType<Hub['subscribe']>>
   try {
-    result = await hub.subscribe(subscriber, requested)
+    // A replay holds at most what the stream may buffer for a slow reader.
+    const maxReplay = options.streamOptions.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+    result = await hub.subscribe(subscriber, requested, maxReplay)
   } catch (error) {
     hub.remove(subscriber)
     throw error
@@ -163,6 +172,12 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
         data: JSON.stringify({ requested: requested.after, resumedFrom: 'earliest' }),
       }),
     )
+  }
+  if (result.cut) {
+    // The rest of the history in the next request, from the last id sent: soon, the client is behind.
+    for (const update of result.history) void stream.write(encodeUpdate(update))
+    stream.close({ retry: CATCH_UP_RETRY_MS })
+    return
   }
   hub.attach(subscriber, result.history)
   if (options.subscriptions) {

@@ -258,6 +258,44 @@ describe('reconciliation', () => {
     expect(subscription.response.headers.get('mercure-last-event-id')).toBe('earliest')
   })
 
+  it('a history larger than the subscriber buffer comes in parts, each resumed by the client: all of it, once, in order', async () => {
+    const small = await startGateway(['--subscriber-buffer', '16KiB', '--history-size', '1000'])
+    const smallHub = `${small.url}/.well-known/mercure`
+    const topic = freshTopic()
+    const payload = 'x'.repeat(1000)
+    for (let index = 1; index <= 120; index++) {
+      await publish(
+        smallHub,
+        [
+          ['topic', topic],
+          ['data', `${index} ${payload}`],
+        ],
+        token,
+      )
+    }
+    // About 120 KB of history against a 16 KiB buffer: it arrives over several responses.
+    const source = new EventSource(`${smallHub}?topic=${encodeURIComponent(topic)}&lastEventID=earliest`)
+    const received: number[] = []
+    let opened = 0
+    source.onopen = () => {
+      opened++
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${received.length} of 120 arrived`)), 15_000)
+      source.onmessage = (event) => {
+        received.push(Number.parseInt(event.data, 10))
+        if (received.length === 120) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+    })
+    source.close()
+    await small.stop()
+    expect(received).toEqual(Array.from({ length: 120 }, (_, index) => index + 1))
+    expect(opened).toBeGreaterThan(2)
+  })
+
   it('reports an evicted id in a header and a first event, then replays what it has', async () => {
     const topic = freshTopic()
     const ids = await publishSeries(topic, 3)

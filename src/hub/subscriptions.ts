@@ -1,4 +1,5 @@
 import type { Hub } from './hub.js'
+import { PublishError } from './publish-request.js'
 import type { Subscriber } from './subscriber.js'
 import { selectorMatches, selectorSource, type TopicSelector } from './topic-selector.js'
 
@@ -51,7 +52,7 @@ export async function listSubscriptions(
     .slice(SUBSCRIPTIONS_PATH.length)
     .split('/')
     .filter(Boolean)
-    .map((part) => decodeURIComponent(part))
+    .map(decodePathPart)
   const subscriptions = []
   for (const subscriber of hub.subscribers) {
     if (subscriber.stream === undefined || (subscriberId !== undefined && subscriber.id !== subscriberId))
@@ -80,5 +81,17 @@ export async function listSubscriptions(
       lastEventID: (await hub.store.newestId()) ?? 'earliest',
       subscriptions,
     },
+  }
+}
+
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    throw new PublishError(
+      400,
+      'SG_ERR_BAD_REQUEST',
+      `the path part ${JSON.stringify(part)} is not valid percent-encoding`,
+    )
   }
 }

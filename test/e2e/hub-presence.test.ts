@@ -68,6 +68,11 @@ describe('presence and the subscriptions API', () => {
 
   it('requires a token for the API and, with --no-anonymous, for subscribing', async () => {
     expect((await fetch(`${hub}/subscriptions`)).status).toBe(401)
+    const malformed = await fetch(`${hub}/subscriptions/%E0%A4%A`, {
+      headers: { authorization: `Bearer ${await subscriberToken(['*'])}` },
+    })
+    expect(malformed.status).toBe(400)
+    expect((await malformed.json()).error.message).toMatch(/percent-encoding/)
     const anonymous = await fetch(`${hub}?topic=x`)
     expect(anonymous.status).toBe(401)
     expect(anonymous.headers.get('www-authenticate')).toContain('Bearer')

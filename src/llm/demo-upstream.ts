@@ -47,7 +47,10 @@ function respond(provider: Provider, request: UpstreamRequest, interval: number)
   }
   let body: { stream?: unknown; stream_options?: { include_usage?: unknown } }
   try {
-    body = JSON.parse(String(request.body ?? '{}'))
+    const { body: sent } = request
+    body = JSON.parse(
+      sent === undefined ? '{}' : Buffer.concat(Buffer.isBuffer(sent) ? [sent] : sent).toString(),
+    )
   } catch {
     return json(400, provider.errorBody('invalid_request_error', 'the request body is not JSON'))
   }

@@ -107,7 +107,7 @@ export class Hub {
   attach(subscriber: Subscriber, history: readonly StoredUpdate[]): void {
     const stream = subscriber.stream
     if (stream === undefined) return
-    for (const update of history) this.write(subscriber, encodeUpdate(update))
+    this.replay(subscriber, history)
     const pending = subscriber.pending ?? []
     subscriber.pending = undefined
     for (const update of pending) this.deliver(subscriber, update, encodeUpdate(update))
@@ -115,6 +115,11 @@ export class Hub {
       this.subscribers.delete(subscriber)
       if (reason === 'overflow') this.stats.slowSubscriberDisconnects++
     })
+  }
+
+  /** Writes history to the subscriber's stream, and nothing live (a replay that was cut). */
+  replay(subscriber: Subscriber, history: readonly StoredUpdate[]): void {
+    for (const update of history) this.write(subscriber, encodeUpdate(update))
   }
 
   remove(subscriber: Subscriber): void {

@@ -16,7 +16,7 @@ import {
   type VerificationKey,
   verifyToken,
 } from './authorization.js'
-import { encodeUpdate, type Hub } from './hub.js'
+import type { Hub } from './hub.js'
 import { checkMediaType, PublishError, parsePublishBody } from './publish-request.js'
 import { DuplicateIdError, type ResumePoint, StoreUnavailableError } from './store/store.js'
 import { Subscriber } from './subscriber.js'
@@ -175,7 +175,7 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   }
   if (result.cut) {
     // The rest of the history in the next request, from the last id sent: soon, the client is behind.
-    for (const update of result.history) void stream.write(encodeUpdate(update))
+    hub.replay(subscriber, result.history)
     stream.close({ retry: CATCH_UP_RETRY_MS })
     return
   }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { bodyParts } from './http1-client.js'
 import { anthropic, type Provider } from './provider.js'
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream.js'
 
@@ -47,10 +48,7 @@ function respond(provider: Provider, request: UpstreamRequest, interval: number)
   }
   let body: { stream?: unknown; stream_options?: { include_usage?: unknown } }
   try {
-    const { body: sent } = request
-    body = JSON.parse(
-      sent === undefined ? '{}' : Buffer.concat(Buffer.isBuffer(sent) ? [sent] : sent).toString(),
-    )
+    body = JSON.parse(request.body === undefined ? '{}' : Buffer.concat(bodyParts(request.body)).toString())
   } catch {
     return json(400, provider.errorBody('invalid_request_error', 'the request body is not JSON'))
   }

@@ -93,7 +93,8 @@ export class Http1Client {
   #head({ method, path, headers, body }: Http1Request): Buffer {
     let text = `${method} ${path} HTTP/1.1\r\nhost: ${this.#url.host}\r\n`
     for (const [name, value] of Object.entries(headers)) text += `${name}: ${value}\r\n`
-    if (body !== undefined) text += `content-length: ${bodyLength(body)}\r\n`
+    if (body !== undefined)
+      text += `content-length: ${bodyParts(body).reduce((sum, part) => sum + part.length, 0)}\r\n`
     return Buffer.from(`${text}\r\n`, 'latin1')
   }
 
@@ -142,8 +143,7 @@ export class Http1Client {
         request.signal,
       )
       const { body } = request
-      if (body === undefined || bodyLength(body) === 0) socket.write(head)
-      else socket.write(Buffer.concat([head, ...(Buffer.isBuffer(body) ? [body] : body)]))
+      socket.write(body === undefined ? head : Buffer.concat([head, ...bodyParts(body)]))
     })
   }
 
@@ -388,9 +388,7 @@ function parseHead(text: string): { status: number; version: string; headers: In
   return { status: Number(statusLine[2]), version: `1.${statusLine[1]}`, headers }
 }
 
-function bodyLength(body: Buffer | readonly Buffer[]): number {
-  if (Buffer.isBuffer(body)) return body.length
-  let length = 0
-  for (const part of body) length += part.length
-  return length
+/** A request body as its parts, whichever way it was given. */
+export function bodyParts(body: Buffer | readonly Buffer[]): readonly Buffer[] {
+  return Buffer.isBuffer(body) ? [body] : body
 }

@@ -19,6 +19,7 @@ function recordingStream(): EventStream & { writes: string[] } {
     onClose: () => {},
     signal: new AbortController().signal,
     isClosed: false,
+    bufferedBytes: 0,
     send: async () => true,
     comment: async () => true,
     write: async (chunk) => {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { testGenerationOptions } from '../../test/helpers/generation-options.js'
+import { EncodedEvent } from '../server/encoded-event.js'
+import type { CloseReason, EventStream } from '../server/event-stream.js'
 import { Generation } from './generation.js'
+import { SlabPool } from './slab-pool.js'
 
 const chunk = (text: string) =>
   Buffer.from(`data: {"choices":[{"index":0,"delta":{"content":${JSON.stringify(text)}}}]}\n\n`)
@@ -10,6 +13,66 @@ function generation(): Generation {
 }
 
 const tick = () => new Promise((resolve) => process.nextTick(resolve))
+const settle = () => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * A viewer's stream whose connection takes what it is given until `slow` is set: then every
+ * write waits in its buffer until `drain()`.
+ */
+class TestStream implements EventStream {
+  readonly writes: Buffer[] = []
+  readonly lastEventId = ''
+  readonly closed = new Promise<CloseReason>(() => {})
+  readonly signal = new AbortController().signal
+  isClosed = false
+  slow = false
+  bufferedBytes = 0
+  private drained: ((open: boolean) => void)[] = []
+  private closeListeners: ((reason: CloseReason) => void)[] = []
+
+  get text(): string {
+    return Buffer.concat(this.writes).toString()
+  }
+
+  onClose(listener: (reason: CloseReason) => void): void {
+    this.closeListeners.push(listener)
+  }
+
+  async send(): Promise<boolean> {
+    throw new Error('not used')
+  }
+
+  async comment(): Promise<boolean> {
+    throw new Error('not used')
+  }
+
+  write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean> {
+    if (this.isClosed) return Promise.resolve(false)
+    const bytes = chunk instanceof EncodedEvent ? chunk.bytes : chunk
+    // A copy: what the socket would have sent by now.
+    this.writes.push(Buffer.from(typeof bytes === 'string' ? Buffer.from(bytes) : bytes))
+    if (!this.slow) return Promise.resolve(true)
+    this.bufferedBytes += bytes.length
+    return new Promise((resolve) => this.drained.push(resolve))
+  }
+
+  drain(): void {
+    this.slow = false
+    this.bufferedBytes = 0
+    for (const resolve of this.drained.splice(0)) resolve(!this.isClosed)
+  }
+
+  close(): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    for (const resolve of this.drained.splice(0)) resolve(false)
+    for (const listener of this.closeListeners) listener('server')
+  }
+}
+
+/** `count` events of about `size` bytes each, numbered as the generation numbers them. */
+const framed = (words: string[], after = 0) =>
+  words.map((word, index) => `id: ${after + index + 1}\n${chunk(word).toString()}`).join('')
 
 describe('Generation', () => {
   it.each([
@@ -39,5 +102,82 @@ describe('Generation', () => {
     running.complete()
     check()
     expect(running.keptBytes).toBe(Buffer.byteLength(expected(0)))
+  })
+
+  it('sends a viewer that joins a long answer copies made a piece at a time, each ending with an event', async () => {
+    const pool = new SlabPool()
+    const done = new Generation(testGenerationOptions, undefined, pool)
+    const words = Array.from({ length: 2000 }, (_, index) => ` ${'w'.repeat(40)}${index}`)
+    done.relay(words.map(chunk))
+    done.complete()
+    const viewer = new TestStream()
+    viewer.slow = true
+    done.attach(viewer, 10)
+    await settle()
+    // One piece, then a wait: the connection has not taken it.
+    expect(viewer.writes.length).toBe(1)
+    for (let round = 0; round < 100 && !viewer.isClosed; round++) {
+      viewer.slow = true
+      viewer.drain()
+      await settle()
+    }
+    expect(viewer.isClosed).toBe(true)
+    expect(viewer.text).toBe(framed(words.slice(10), 10))
+    expect(viewer.writes.length).toBeGreaterThan(2)
+    for (const write of viewer.writes) {
+      expect(write.length).toBeLessThanOrEqual(64 * 1024)
+      expect(write.subarray(-2).toString()).toBe('\n\n')
+    }
+  })
+
+  it('lets a live viewer that falls behind follow from the kept events: all of them, once, in order', async () => {
+    const running = generation()
+    const viewer = new TestStream()
+    running.attach(viewer, 0)
+    const words = Array.from({ length: 6000 }, (_, index) => ` word${index}`)
+    viewer.slow = true
+    for (let at = 0; at < 5000; at += 50) {
+      running.relay(words.slice(at, at + 50).map(chunk))
+      await tick()
+    }
+    // Past 256 KiB waiting it was sent nothing more: the rest is kept, not queued.
+    const queued = viewer.bufferedBytes
+    expect(queued).toBeGreaterThan(256 * 1024)
+    expect(queued).toBeLessThan(270 * 1024)
+    viewer.drain()
+    await settle()
+    for (let at = 5000; at < words.length; at += 50) {
+      running.relay(words.slice(at, at + 50).map(chunk))
+      await tick()
+    }
+    running.complete()
+    await settle()
+    expect(viewer.isClosed).toBe(true)
+    expect(viewer.text).toBe(framed(words))
+  })
+
+  it('gives its memory back when forgotten, only once no viewer is still being sent its events', async () => {
+    const pool = new SlabPool(1024)
+    const done = new Generation(testGenerationOptions, undefined, pool)
+    const words = Array.from({ length: 1000 }, (_, index) => ` w${index}`)
+    done.relay(words.map(chunk))
+    done.complete()
+    const viewer = new TestStream()
+    viewer.slow = true
+    done.attach(viewer, 0)
+    await settle()
+    done.forget()
+    expect(pool.spareSlabs).toBe(0)
+    // Another answer may now take any slab given back: what the viewer is sent must not change.
+    const other = new Generation(testGenerationOptions, undefined, pool)
+    for (let round = 0; round < 1000 && !viewer.isClosed; round++) {
+      other.relay([chunk('X'.repeat(500))])
+      viewer.slow = true
+      viewer.drain()
+      await settle()
+    }
+    expect(viewer.text).toBe(framed(words))
+    expect(pool.spareSlabs).toBeGreaterThan(50)
+    expect(done.text()).toBe('')
   })
 })

@@ -1,7 +1,9 @@
 import { randomFillSync } from 'node:crypto'
 import { chunkHead, EncodedEvent } from '../server/encoded-event.js'
 import type { EventStream } from '../server/event-stream.js'
+import { KeptBytes } from './kept-bytes.js'
 import { estimateTokens, eventJson, type Provider, type Usage } from './provider.js'
+import { type SlabPool, sharedSlabPool } from './slab-pool.js'
 
 export type GenerationState = 'streaming' | 'completed' | 'failed' | 'cancelled'
 
@@ -39,18 +41,20 @@ export class Generation {
   /** Resolves when the generation has completed, failed or been cancelled. */
   readonly ended: Promise<void>
   private resolveEnded: () => void = () => {}
-  private bytes = 0
   /**
-   * The kept events, numbered and framed, as the batches they were written in (one buffer each),
-   * with the byte offset where each event ends (over all batches): no object per event. The ends
-   * are a typed array, grown by doubling: a JS array of numbers is copied into the old generation
-   * as it grows and walked by every major GC for as long as the generation is kept.
+   * The kept events, numbered, one after the other in reused memory, with the byte offset where
+   * each event ends: no object per event. The ends are a typed array, grown by doubling: a JS array
+   * of numbers is copied into the old generation as it grows and walked by every major GC for as
+   * long as the generation is kept.
    */
-  private readonly batches: Buffer[] = []
-  private readonly batchStarts: number[] = []
+  private readonly kept: KeptBytes
   private eventEnds: Uint32Array = new Uint32Array(INITIAL_EVENT_ENDS)
   private events = 0
   private remoteViewers = 0
+  /** Viewers still being sent kept events (see `follow`): they are watching too. */
+  private followers = 0
+  /** No longer kept by the gateway: the memory goes back once no follower reads it. */
+  private forgotten = false
   /** Relayed events not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
@@ -64,7 +68,9 @@ export class Generation {
   constructor(
     readonly options: GenerationOptions,
     private readonly onFinish?: (generation: Generation) => void,
+    pool: SlabPool = sharedSlabPool,
   ) {
+    this.kept = new KeptBytes(pool)
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve
     })
@@ -80,7 +86,7 @@ export class Generation {
 
   /** Bytes of the events kept (with their `id:` lines). */
   get keptBytes(): number {
-    return this.bytes
+    return this.kept.length
   }
 
   /** Events so far: event n (from 1) has id `n`. */
@@ -89,7 +95,7 @@ export class Generation {
   }
 
   get viewerCount(): number {
-    return this.viewers.size + this.remoteViewers
+    return this.viewers.size + this.remoteViewers + this.followers
   }
 
   /** Viewers on other gateway nodes (a shared store): they keep the generation watched too. */
@@ -159,60 +165,87 @@ export class Generation {
   /** Sends the events after `afterId` (0: all), then the live ones until the generation ends. */
   attach(stream: EventStream, afterId: number): void {
     this.flush()
-    // The kept buffers as they are: joining them would copy up to 32 MiB for every viewer.
-    for (const part of this.partsAfter(afterId)) void stream.write(part)
-    if (this.state !== 'streaming') {
-      stream.close()
-      return
-    }
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
-    this.viewers.add(stream)
     stream.onClose(() => this.detach(stream))
+    void this.follow(stream, this.offsetAfter(afterId))
+  }
+
+  /** The generation is no longer kept (the gateway evicted it): its memory goes back to the pool. */
+  forget(): void {
+    this.forgotten = true
+    this.settle()
   }
 
   /** The text of the answer so far, read from the kept events. */
   text(): string {
     let text = ''
     for (let id = 1; id <= this.eventCount; id++)
-      text += this.provider.textOf(eventJson(this.eventBytes(id).toString('utf8')))
+      text += this.provider.textOf(eventJson(this.kept.text(this.offsetAfter(id - 1), this.offsetAfter(id))))
     return text
   }
 
-  /** The kept events after `afterId`, in one buffer. */
+  /** The kept events after `afterId`, in a new buffer. */
   eventsAfter(afterId: number): Buffer {
-    const parts = this.partsAfter(afterId)
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)
+    return this.kept.copy(this.offsetAfter(afterId), this.kept.length)
   }
 
-  /** The kept events after `afterId`, as the kept buffers (the first one cut where they start). */
-  private partsAfter(afterId: number): Buffer[] {
-    if (afterId >= this.eventCount) return []
-    const from = afterId === 0 ? 0 : (this.eventEnds[afterId - 1] as number)
-    const first = this.batchAt(from)
-    const parts = this.batches.slice(first)
-    parts[0] = (parts[0] as Buffer).subarray(from - (this.batchStarts[first] as number))
-    return parts
+  /** Where the events after `afterId` start in the kept bytes. */
+  private offsetAfter(afterId: number): number {
+    const id = Math.min(afterId, this.events)
+    return id <= 0 ? 0 : (this.eventEnds[id - 1] as number)
   }
 
-  /** Event `id` as kept (with its `id:` line). */
-  private eventBytes(id: number): Buffer {
-    const from = id === 1 ? 0 : (this.eventEnds[id - 2] as number)
-    const batch = this.batchAt(from)
-    const start = this.batchStarts[batch] as number
-    return (this.batches[batch] as Buffer).subarray(from - start, (this.eventEnds[id - 1] as number) - start)
+  /**
+   * Writes the kept events from `offset` on to a viewer, a piece at a time as its connection takes
+   * them, then makes it a live viewer — or closes it, if the generation has ended. A viewer that
+   * joins late, or falls behind, is sent copies made as it reads, never the kept memory itself
+   * (see KeptBytes): a thousand viewers of a long answer do not each hold a copy of it.
+   */
+  private async follow(stream: EventStream, offset: number, ready?: Promise<boolean>): Promise<void> {
+    this.followers++
+    let open = true
+    let at = offset
+    try {
+      if (ready !== undefined) open = await ready
+      while (open && at < this.kept.length) {
+        const end = this.pieceEnd(at)
+        const piece = this.kept.copy(at, end)
+        at = end
+        open = await stream.write(piece)
+      }
+    } finally {
+      this.followers--
+    }
+    if (open && !stream.isClosed) {
+      if (this.state === 'streaming') {
+        this.viewers.add(stream)
+        return
+      }
+      stream.close()
+    }
+    this.settle()
   }
 
-  /** The batch holding the byte at `offset`: the last one starting at or before it. */
-  private batchAt(offset: number): number {
-    let low = 0
-    let high = this.batchStarts.length - 1
+  /** The end of the last whole event within a piece from `start` (or of the one event, if larger). */
+  private pieceEnd(start: number): number {
+    const ends = this.eventEnds
+    const limit = start + FOLLOW_PIECE_BYTES
+    let low = -1
+    let high = this.events - 1
     while (low < high) {
       const middle = (low + high + 1) >> 1
-      if ((this.batchStarts[middle] as number) <= offset) low = middle
+      if ((ends[middle] as number) <= limit) low = middle
       else high = middle - 1
     }
-    return low
+    const end = low === -1 ? 0 : (ends[low] as number)
+    return end > start ? end : (ends[low + 1] as number)
+  }
+
+  /** A follower is done: memory back to the pool if forgotten, the grace if nobody watches. */
+  private settle(): void {
+    if (this.forgotten && this.followers === 0) this.kept.release()
+    this.unwatched()
   }
 
   /** Usage as the upstream reported it, or estimated (and marked so) where it did not. */
@@ -252,7 +285,7 @@ export class Generation {
     const events = this.pending
     this.pending = []
     this.append(events)
-    if (this.bytes > this.options.maxBytes && this.state === 'streaming') {
+    if (this.kept.length > this.options.maxBytes && this.state === 'streaming') {
       this.append([
         Buffer.from(this.provider.errorEvent('api_error', 'the answer exceeded the size the gateway keeps')),
       ])
@@ -264,6 +297,7 @@ export class Generation {
    * Numbers the events, keeps them, and writes them to every viewer at once. One buffer holds them
    * all, already framed as an HTTP/1.1 chunk, so that the write to a socket copies nothing more;
    * the `id:` lines are written byte by byte (a string write per event cost more than the copy).
+   * The buffer dies young; what is kept is a copy in the pool's memory (see SlabPool).
    */
   private append(events: readonly Buffer[]): void {
     if (events.length === 0) return
@@ -275,7 +309,7 @@ export class Generation {
     const all = Buffer.allocUnsafe(chunkHeadText.length + size + 2)
     let offset = all.write(chunkHeadText, 0, 'latin1')
     const bodyStart = offset
-    const byteBase = this.bytes - bodyStart
+    const byteBase = this.kept.length - bodyStart
     for (let index = 0; index < events.length; index++) {
       const event = events[index] as Buffer
       all[offset] = 0x69 // i
@@ -291,26 +325,18 @@ export class Generation {
     }
     all[offset] = CR
     all[offset + 1] = LF
-    this.batchStarts.push(this.bytes)
-    this.batches.push(all.subarray(bodyStart, offset))
-    this.bytes += size
-    const frame = new EncodedEvent(all.subarray(bodyStart, offset), all)
-    for (const viewer of this.viewers) void viewer.write(frame)
+    const body = all.subarray(bodyStart, offset)
+    this.kept.append(body)
+    const frame = new EncodedEvent(body, all)
+    for (const viewer of this.viewers) {
+      const written = viewer.write(frame)
+      // One that falls behind follows from the kept events: its backlog is not a copy of them all.
+      if (viewer.bufferedBytes > FOLLOW_ABOVE_BYTES) {
+        this.viewers.delete(viewer)
+        void this.follow(viewer, this.kept.length, written)
+      }
+    }
     this.options.onEvents?.(this, events, firstId)
-  }
-
-  /**
-   * A finished generation keeps its events in one buffer: an LLM that sends a token per read
-   * leaves a buffer per token, and hundreds of finished generations are kept, which every major
-   * GC would mark. Few batches (a fast upstream's large reads) stay as they are, saving the copy.
-   * The event offsets shrink to their count (up to half of their room was spare).
-   */
-  private compact(): void {
-    this.eventEnds = this.eventEnds.slice(0, this.events)
-    if (this.batches.length <= COMPACT_ABOVE_BATCHES) return
-    const all = Buffer.concat(this.batches)
-    this.batches.splice(0, this.batches.length, all)
-    this.batchStarts.splice(0, this.batchStarts.length, 0)
   }
 
   private finish(state: GenerationState, error?: string): void {
@@ -319,7 +345,8 @@ export class Generation {
     this.state = state
     this.error = error
     this.finishedAt = Date.now()
-    this.compact()
+    // The event offsets shrink to their count (up to half of their room was spare).
+    this.eventEnds = this.eventEnds.slice(0, this.events)
     clearTimeout(this.graceTimer)
     for (const viewer of this.viewers) viewer.close()
     this.viewers.clear()
@@ -353,8 +380,10 @@ function grown(ends: Uint32Array): Uint32Array {
 
 const LF = 0x0a
 const CR = 0x0d
-/** Batches a finished generation may keep as they are (see `compact`). */
-const COMPACT_ABOVE_BATCHES = 16
+/** Bytes a live viewer may have waiting before it follows from the kept events instead. */
+const FOLLOW_ABOVE_BYTES = 256 * 1024
+/** Bytes copied for a follower at a time (whole events: a heartbeat may come between pieces). */
+const FOLLOW_PIECE_BYTES = 64 * 1024
 /** `id: ` */
 const ID_PREFIX_LENGTH = 4
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { testGenerationOptions } from '../../test/helpers/generation-options.js'
 import { Generations } from './generations.js'
+import { sharedSlabPool } from './slab-pool.js'
 
 /** A finished generation that kept `events` events of about 100 bytes. */
 function finishOne(generations: Generations, events: number): string {
@@ -43,6 +44,17 @@ describe('Generations', () => {
     vi.advanceTimersByTime(4000)
     expect([second, ...rest].some((id) => generations.get(id) !== undefined)).toBe(false)
     expect(vi.getTimerCount()).toBe(0)
+  })
+
+  it('gives the memory of a generation it forgets back for reuse', () => {
+    const generations = new Generations({ retainFor: 60_000, maxFinished: 1, maxFinishedBytes: 1 << 30 })
+    const first = finishOne(generations, 1000)
+    const slabs = Math.ceil((generations.get(first)?.keptBytes ?? 0) / sharedSlabPool.slabSize)
+    expect(slabs).toBeGreaterThan(5)
+    const spare = sharedSlabPool.spareSlabs
+    finishOne(generations, 0)
+    expect(generations.get(first)).toBeUndefined()
+    expect(sharedSlabPool.spareSlabs - spare).toBe(slabs)
   })
 
   it('counts only running generations as running', () => {

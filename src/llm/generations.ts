@@ -76,6 +76,7 @@ export class Generations {
       this.finished.shift()
       this.finishedBytes -= oldest.keptBytes
       this.byId.delete(oldest.id)
+      oldest.forget()
     }
     const oldest = this.finished[0]
     if (oldest === undefined || this.expiry !== undefined) return

@@ -85,8 +85,9 @@ export function createLlmProxy(options: LlmProxyOptions) {
   })
   const streamOptions = (generation: Generation | undefined): EventStreamOptions => ({
     ...options.streamOptions,
-    // A viewer's backlog is the generation's own kept bytes, referenced, not copied: the bound is
-    // the generation's, and a slow viewer is not cut off from an answer it cannot resume.
+    // A viewer that falls behind follows from the generation's kept events (see Generation), so
+    // its buffer stays small; one event may still be as large as a generation: a slow viewer is
+    // not cut off from an answer it cannot resume.
     maxBufferedBytes: MAX_GENERATION_BYTES,
     headers: { ...options.streamOptions.headers, ...(generation && { [GENERATION_HEADER]: generation.id }) },
   })

@@ -39,6 +39,8 @@ export interface EventStream {
   /** Aborted when the stream closes: hand it to the work that produces events. */
   readonly signal: AbortSignal
   readonly isClosed: boolean
+  /** Bytes written that the connection has not taken yet: how far behind the client is. */
+  readonly bufferedBytes: number
   /**
    * Encodes and writes an event. Resolves `true` once the connection has taken it (at once, unless
    * the client reads slowly: then after the buffer drains), `false` if the stream is closed.
@@ -122,6 +124,10 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
 
   get isClosed(): boolean {
     return this.closedReason !== undefined
+  }
+
+  get bufferedBytes(): number {
+    return this.sink.bufferedBytes()
   }
 
   // Made on first use, like `signal`: most streams only ever need `onClose`.

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { bodyParts } from './http1-client.js'
 import { anthropic, type Provider } from './provider.js'
-import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream.js'
+import { streamedResponse, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
 
 export const DEMO_MODEL = 'streamgate-demo'
 
@@ -30,11 +30,12 @@ export function demoUpstream(provider: Provider, tokenIntervalMs = TOKEN_INTERVA
 }
 
 function respond(provider: Provider, request: UpstreamRequest, interval: number): UpstreamResponse {
-  const json = (status: number, value: unknown): UpstreamResponse => ({
-    status,
-    headers: { 'content-type': 'application/json' },
-    body: Readable.from([Buffer.from(JSON.stringify(value))]),
-  })
+  const json = (status: number, value: unknown): UpstreamResponse =>
+    streamedResponse(
+      status,
+      { 'content-type': 'application/json' },
+      Readable.from([Buffer.from(JSON.stringify(value))]),
+    )
   if (request.method === 'GET' && request.path === '/models') {
     return json(200, {
       object: 'list',
@@ -60,11 +61,11 @@ function respond(provider: Provider, request: UpstreamRequest, interval: number)
   const events = isAnthropic
     ? anthropicEvents(id, usage)
     : openaiEvents(id, usage, body.stream_options?.include_usage === true)
-  return {
-    status: 200,
-    headers: { 'content-type': 'text/event-stream; charset=utf-8' },
-    body: Readable.from(paced(events, interval, request.signal), { objectMode: false }),
-  }
+  return streamedResponse(
+    200,
+    { 'content-type': 'text/event-stream; charset=utf-8' },
+    Readable.from(paced(events, interval, request.signal), { objectMode: false }),
+  )
 }
 
 async function* paced(events: string[], interval: number, signal: AbortSignal): AsyncGenerator<Buffer> {

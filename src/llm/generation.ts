@@ -20,7 +20,10 @@ export interface GenerationOptions {
   hideUsageChunk: boolean
   /** Bytes of events kept at most; past it the generation fails (a runaway upstream). */
   maxBytes: number
-  /** Told of every batch of events as it is numbered (`firstId` is the id of the first): a shared store. */
+  /**
+   * Told of every batch of events as it is numbered (`firstId` is the id of the first): a shared
+   * store. The events are views of a buffer of their own, which the receiver may keep.
+   */
   onEvents?: (generation: Generation, events: readonly Buffer[], firstId: number) => void
 }
 
@@ -112,14 +115,13 @@ export class Generation {
 
   /**
    * Relays whole upstream events (as received, each with its blank line) to every viewer, and keeps
-   * each for viewers that resume from an id. The events of one read from the upstream arrive as
-   * many calls (one per HTTP chunk) in one turn: they are written together, once that turn ends.
+   * each for viewers that resume from an id: the events of one read from the upstream, written
+   * together. They may be views of a read buffer that is reused once this returns: what is kept
+   * or written is a copy.
    */
   relay(events: readonly Buffer[]): void {
     if (this.state !== 'streaming') return
     const { provider } = this.options
-    // nextTick, not queueMicrotask: the latter wraps every callback in an AsyncResource.
-    if (this.pending.length === 0) process.nextTick(this.flush)
     const awaitingOutput = this.firstOutputAt === undefined
     for (const [index, event] of events.entries()) {
       if (this.firstOutputAt === undefined && provider.isOutput(event)) this.firstOutputAt = Date.now()
@@ -142,6 +144,7 @@ export class Generation {
         return
       }
     }
+    this.flush()
   }
 
   /** A failure of our own (the upstream connection broke): the provider's error event, then the end. */
@@ -153,8 +156,9 @@ export class Generation {
 
   cancel(reason: string): void {
     if (this.state !== 'streaming') return
-    this.upstream.abort()
+    // Ended first: the abort fails the upstream's body at once, which would fail the generation.
     this.finish('cancelled', reason)
+    this.upstream.abort()
   }
 
   /** The upstream ended its stream. */
@@ -336,7 +340,16 @@ export class Generation {
         void this.follow(viewer, this.kept.length, written)
       }
     }
-    this.options.onEvents?.(this, events, firstId)
+    const { onEvents } = this.options
+    if (onEvents !== undefined) {
+      // Views of the new buffer, not the events given (which may be a reused read buffer's).
+      let end = bodyStart
+      const own = events.map((event, index) => {
+        end += ID_PREFIX_LENGTH + digits(firstId + index) + 1 + event.length
+        return all.subarray(end - event.length, end)
+      })
+      onEvents(this, own, firstId)
+    }
   }
 
   private finish(state: GenerationState, error?: string): void {

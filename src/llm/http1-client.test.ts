@@ -124,6 +124,68 @@ describe('Http1Client', () => {
     expect(events).toBeLessThan(20)
   })
 
+  it('reads into one reused buffer: a body read late, a head in pieces and two answers at once stay whole', async () => {
+    // 300 chunks of 4 KiB, each of its own byte, written in bursts: many reads into the same buffer.
+    const part = (index: number) => Buffer.alloc(4096, 0x41 + (index % 50))
+    const expected = Buffer.concat(Array.from({ length: 300 }, (_, index) => part(index))).toString()
+    const { client } = await httpServer(async (_, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' })
+      for (let index = 0; index < 300; index++) {
+        response.write(part(index))
+        if (index % 30 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      response.end()
+    })
+    const [late, early] = await Promise.all([client.request(get), client.request(get)])
+    // One read as its bytes arrive, the other only once the whole answer has come: its stream
+    // holds dozens of reads, each of which the buffer has held since.
+    const [earlyText, lateText] = await Promise.all([
+      text(early.body),
+      new Promise((resolve) => setTimeout(resolve, 300)).then(() => text(late.body)),
+    ])
+    expect(earlyText === expected).toBe(true)
+    expect(lateText === expected).toBe(true)
+
+    const pieces = ['HTTP/1.1 200 OK\r\nx-first: one', '\r\nx-second: two\r', '\n\r\nbody']
+    const slow = await rawServer(async (socket) => {
+      for (const piece of pieces) {
+        socket.write(piece)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      socket.end()
+    })
+    const response = await slow.request(get)
+    expect(response.headers).toMatchObject({ 'x-first': 'one', 'x-second': 'two' })
+    expect(await text(response.body)).toBe('body')
+  })
+
+  it('hands a taker each read, the bytes that came with the head first, then the end or the failure', async () => {
+    const client = await rawServer(async (socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      socket.write('7\r\n second\r\n')
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      socket.end('0\r\n\r\n')
+    })
+    const taken = (response: Awaited<ReturnType<Http1Client['request']>>) =>
+      new Promise<{ parts: string[]; error?: Error }>((resolve) => {
+        const parts: string[] = []
+        response.take({
+          bytes: (data) => parts.push(data.toString()),
+          end: () => resolve({ parts }),
+          error: (error) => resolve({ parts, error }),
+        })
+      })
+    expect(await taken(await client.request(get))).toEqual({ parts: ['first', ' second'] })
+
+    const cut = await rawServer((socket) =>
+      socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n'),
+    )
+    const failed = await taken(await cut.request(get))
+    expect(failed.parts).toEqual(['first'])
+    expect(failed.error?.message).toMatch(/before the end of its answer/)
+  })
+
   it('reads content-length answers, empty ones and those ended by closing the connection', async () => {
     const { client } = await httpServer((request, response) => {
       if (request.url === '/empty') response.writeHead(204).end()

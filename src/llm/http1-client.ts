@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import net from 'node:net'
 import { Readable } from 'node:stream'
 import tls from 'node:tls'
+import type { BodySink } from './body-sink.js'
 import { ChunkedDecoder } from './chunked-decoder.js'
 
 export interface Http1Request {
@@ -18,7 +19,12 @@ export interface Http1Response {
   status: number
   headers: IncomingHttpHeaders
   /** The body, one `data` event per socket read (all the chunks of that read together). */
-  body: Readable
+  readonly body: Readable
+  /**
+   * Takes the body instead of `body`, one call per socket read and without a copy: the bytes may
+   * be a view of a read buffer that is reused (see BodySink). To stop early, abort the request.
+   */
+  take(sink: BodySink): void
 }
 
 export interface Http1ClientOptions {
@@ -41,6 +47,10 @@ export class UpstreamConnectError extends Error {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n')
+/** Bytes read at most at once (what libuv reads into a fresh buffer by default). */
+const READ_BUFFER_BYTES = 64 * 1024
+/** Reads of a body held for a reader that has not chosen how to read it, before the socket pauses. */
+const EARLY_READS_AT_MOST = 16
 const UNSAFE_HEADER_TEXT = /[\r\n\0]/
 
 /**
@@ -48,6 +58,12 @@ const UNSAFE_HEADER_TEXT = /[\r\n\0]/
  * the body comes out as one buffer per socket read, however many chunks the read holds. node:http's
  * client emits one stream event per HTTP chunk — one per token from an LLM API — and that cost the
  * proxy more CPU than all of its own work (`npm run bench -- llm`, docs/BENCHMARKS.md).
+ *
+ * Plain-TCP connections read into one buffer of the client's, reused for every read: a new buffer
+ * per read is memory that V8 counts until the next young collection, and at a proxy's read rate
+ * that started a major collection every few hundred milliseconds. Bytes from it are copied
+ * wherever they are kept (a head that straddles reads, a `body` stream's queue); a `take`r gets
+ * the view itself.
  */
 export class Http1Client {
   readonly #url: URL
@@ -56,6 +72,7 @@ export class Http1Client {
   readonly #idle: Connection[] = []
   readonly #ca: string | Buffer | undefined
   readonly #connectTimeout: number
+  #readBuffer: Buffer | undefined
 
   constructor(origin: string | URL, options: Http1ClientOptions = {}) {
     this.#url = new URL(origin)
@@ -110,7 +127,7 @@ export class Http1Client {
             ALPNProtocols: ['http/1.1'],
             ...(this.#ca === undefined ? {} : { ca: this.#ca }),
           })
-        : net.connect({ host, port: Number(port || 80) })
+        : net.connect({ host, port: Number(port || 80), onread: this.#reuseReadBuffer() })
     socket.setNoDelay(true)
     // An upstream that drops packets would otherwise hold the request until the OS gives up (minutes).
     const timer = setTimeout(
@@ -123,6 +140,22 @@ export class Http1Client {
     socket.once(protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(timer))
     socket.once('close', () => clearTimeout(timer))
     return new Connection(socket)
+  }
+
+  /**
+   * Reads into the client's buffer, each read given to the socket's `data` listeners (ours only:
+   * an exchange or a parked connection's watch), which finish with it before the next read.
+   */
+  #reuseReadBuffer(): net.OnReadOpts {
+    this.#readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)
+    const buffer = this.#readBuffer
+    return {
+      buffer,
+      callback(this: net.Socket, bytes: number) {
+        this.emit('data', buffer.subarray(0, bytes))
+        return !this.isPaused()
+      },
+    }
   }
 
   #send(
@@ -216,13 +249,18 @@ class Exchange {
   /** Bytes of response received. */
   received = 0
   #phase = Phase.Head
-  #head: Buffer[] = []
-  #headBytes = 0
-  #body: Readable | undefined
+  #head: Buffer | undefined
   /** Body bytes still expected (content-length), or -1: chunked, or -2: until the connection closes. */
   #remaining = 0
   #chunked: ChunkedDecoder | undefined
   #keepAlive = false
+  /** Where the body goes, once its reader has chosen: a stream (`body`) or a sink (`take`). */
+  #reader: BodySink | undefined
+  /** The body's bytes (copies) and end, while no reader has chosen yet. */
+  #early: Buffer[] = []
+  #earlyEnd: Error | null | undefined
+  /** Reads come in the client's reused buffer (plain TCP; TLS hands out a new one per read). */
+  readonly #borrowed: boolean
 
   constructor(
     readonly socket: net.Socket,
@@ -236,6 +274,7 @@ class Exchange {
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
     signal?.addEventListener('abort', this.#onAbort, { once: true })
+    this.#borrowed = !(socket instanceof tls.TLSSocket)
   }
 
   readonly #onData = (bytes: Buffer): void => {
@@ -250,19 +289,17 @@ class Exchange {
   }
 
   #readHead(bytes: Buffer): void {
-    this.#head.push(bytes)
-    this.#headBytes += bytes.length
-    const all = this.#head.length === 1 ? bytes : Buffer.concat(this.#head)
+    const before = this.#head?.length ?? 0
+    const all = this.#head === undefined ? bytes : Buffer.concat([this.#head, bytes])
     // The end may straddle two reads: search from just before this read.
-    const end = all.indexOf(HEAD_END, Math.max(0, this.#headBytes - bytes.length - 3))
+    const end = all.indexOf(HEAD_END, Math.max(0, before - 3))
     if (end === -1) {
-      if (this.#headBytes > this.maxHeadBytes)
-        throw new UpstreamProtocolError('the response head is too large')
-      this.#head = [all]
+      if (all.length > this.maxHeadBytes) throw new UpstreamProtocolError('the response head is too large')
+      // Kept until the next read: a copy, the read buffer is reused.
+      this.#head = all === bytes ? Buffer.from(bytes) : all
       return
     }
-    this.#head = []
-    this.#headBytes = 0
+    this.#head = undefined
     const { status, headers, version } = parseHead(all.toString('latin1', 0, end))
     const rest = all.subarray(end + HEAD_END.length)
     // 1xx answers (103 Early Hints) come before the real one.
@@ -292,7 +329,61 @@ class Exchange {
       this.#keepAlive = false
     }
     this.#phase = Phase.Body
-    this.#body = new Readable({
+    let body: Readable | undefined
+    const exchange = this
+    this.resolve({
+      status,
+      headers,
+      get body() {
+        body ??= exchange.#stream()
+        return body
+      },
+      take: (sink) => this.#choose(sink),
+    })
+    if (this.#remaining === 0) this.#complete()
+    else if (rest.length > 0) this.#readBody(rest)
+  }
+
+  #readBody(bytes: Buffer): void {
+    if (this.#chunked !== undefined) {
+      const data = this.#chunked.decode(bytes)
+      if (data.length > 0) this.#deliver(data)
+      if (this.#chunked.done) this.#complete()
+    } else if (this.#remaining === -2) {
+      this.#deliver(bytes)
+    } else {
+      if (bytes.length > this.#remaining)
+        throw new UpstreamProtocolError('the body is longer than its content-length')
+      this.#remaining -= bytes.length
+      this.#deliver(bytes)
+      if (this.#remaining === 0) this.#complete()
+    }
+  }
+
+  #deliver(data: Buffer): void {
+    if (this.#reader !== undefined) {
+      this.#reader.bytes(data)
+      return
+    }
+    this.#early.push(Buffer.from(data))
+    // Nobody reads yet: the upstream waits rather than the gateway's memory filling up.
+    if (this.#early.length > EARLY_READS_AT_MOST) this.socket.pause()
+  }
+
+  /** The reader has chosen: what came before it, then the rest as it comes. */
+  #choose(reader: BodySink): void {
+    if (this.#reader !== undefined) throw new Error('the body has already been taken')
+    this.#reader = reader
+    for (const data of this.#early.splice(0)) reader.bytes(data)
+    const end = this.#earlyEnd
+    if (end === null) reader.end()
+    else if (end !== undefined) reader.error(end)
+    else this.socket.resume()
+  }
+
+  /** The body as a stream: the bytes it queues are copies (the read buffer is reused). */
+  #stream(): Readable {
+    const stream = new Readable({
       read: () => {
         if (this.#phase === Phase.Body) this.socket.resume()
       },
@@ -302,35 +393,20 @@ class Exchange {
         callback(error)
       },
     })
-    this.resolve({ status, headers, body: this.#body })
-    if (this.#remaining === 0) this.#complete()
-    else if (rest.length > 0) this.#readBody(rest)
-  }
-
-  #readBody(bytes: Buffer): void {
-    if (this.#chunked !== undefined) {
-      const data = this.#chunked.decode(bytes)
-      if (data.length > 0) this.#push(data)
-      if (this.#chunked.done) this.#complete()
-    } else if (this.#remaining === -2) {
-      this.#push(bytes)
-    } else {
-      if (bytes.length > this.#remaining)
-        throw new UpstreamProtocolError('the body is longer than its content-length')
-      this.#remaining -= bytes.length
-      this.#push(bytes)
-      if (this.#remaining === 0) this.#complete()
-    }
-  }
-
-  #push(data: Buffer): void {
-    if (!(this.#body as Readable).push(data)) this.socket.pause()
+    this.#choose({
+      bytes: (data) => {
+        if (!stream.push(this.#borrowed ? Buffer.from(data) : data)) this.socket.pause()
+      },
+      end: () => stream.push(null),
+      error: (error) => stream.destroy(error),
+    })
+    return stream
   }
 
   #complete(): void {
-    const body = this.#body as Readable
     this.#end(this.#keepAlive)
-    body.push(null)
+    if (this.#reader === undefined) this.#earlyEnd = null
+    else this.#reader.end()
   }
 
   readonly #onClose = (): void => {
@@ -350,7 +426,8 @@ class Exchange {
     const phase = this.#phase
     this.#end(false)
     if (phase === Phase.Head) this.reject(error)
-    else this.#body?.destroy(error as Error)
+    else if (this.#reader === undefined) this.#earlyEnd = error as Error
+    else this.#reader.error(error as Error)
   }
 
   /** The exchange is over: the connection goes back to the pool, or is closed. */

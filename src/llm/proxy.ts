@@ -285,29 +285,27 @@ export function createLlmProxy(options: LlmProxyOptions) {
     }
     start()
     const splitter = new EventSplitter()
-    const answer = upstream.body
-    // 'data' events, not an async iterator: no promise per chunk on the hot path.
+    // A sink, not a stream: no stream machinery and no copy per read on the hot path. The bytes
+    // are the upstream client's read buffer: the splitter and the generation copy what they keep.
     await new Promise<void>((resolve) => {
-      answer.on('data', (chunk: Buffer) => {
-        const events = splitter.push(chunk)
-        if (events.length > 0) generation.relay(events)
-        // An event that never ends (no blank line) would otherwise grow without bound.
-        if (splitter.pending > MAX_GENERATION_BYTES)
-          generation.fail('the upstream sent an event larger than the gateway keeps (32 MiB)')
-        if (generation.state !== 'streaming') answer.destroy()
-      })
-      answer.once('end', () => {
-        if (splitter.pending > 0) generation.fail('the upstream ended in the middle of an event')
-        else generation.complete()
-        resolve()
-      })
-      answer.once('error', (error) => {
-        generation.fail(`the upstream connection broke (${describe(error)})`)
-        resolve()
-      })
-      answer.once('close', () => {
-        generation.fail('the upstream connection closed early')
-        resolve()
+      upstream.take({
+        bytes: (chunk) => {
+          const events = splitter.push(chunk)
+          if (events.length > 0) generation.relay(events)
+          // An event that never ends (no blank line) would otherwise grow without bound.
+          if (splitter.pending > MAX_GENERATION_BYTES)
+            generation.fail('the upstream sent an event larger than the gateway keeps (32 MiB)')
+          if (generation.state !== 'streaming') generation.upstream.abort()
+        },
+        end: () => {
+          if (splitter.pending > 0) generation.fail('the upstream ended in the middle of an event')
+          else generation.complete()
+          resolve()
+        },
+        error: (error) => {
+          generation.fail(`the upstream connection broke (${describe(error)})`)
+          resolve()
+        },
       })
     })
   }

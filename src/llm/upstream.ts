@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
+import { type BodySink, drainInto } from './body-sink.js'
 import { Http1Client } from './http1-client.js'
 import type { Provider } from './provider.js'
 
@@ -17,7 +18,19 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number
   headers: IncomingHttpHeaders
-  body: Readable
+  /** The body as a stream. */
+  readonly body: Readable
+  /** The body into a sink instead, without copies (see BodySink). To stop early, abort the request. */
+  take(sink: BodySink): void
+}
+
+/** A response whose body is a stream (the demo's). */
+export function streamedResponse(
+  status: number,
+  headers: IncomingHttpHeaders,
+  body: Readable,
+): UpstreamResponse {
+  return { status, headers, body, take: (sink) => drainInto(body, sink) }
 }
 
 /** Where a route's requests go: a real provider over HTTP, or the built-in demo. */

@@ -41,4 +41,37 @@ describe('demoUpstream', () => {
     )
     expect(usage).toContain('"usage":{')
   })
+
+  it('hands its answer to a taker (the proxy reads it so), and a failure when aborted', async () => {
+    const upstream = demoUpstream(openai, 5)
+    const controller = new AbortController()
+    const request = {
+      path: '/chat/completions',
+      method: 'POST' as const,
+      headers: {},
+      body: Buffer.from('{"stream":true}'),
+    }
+    const taken = (signal: AbortSignal, abortAfter = Number.POSITIVE_INFINITY) =>
+      upstream.request({ ...request, signal }).then(
+        (response) =>
+          new Promise<{ text: string; error?: Error }>((resolve) => {
+            let text = ''
+            response.take({
+              bytes: (data) => {
+                text += data.toString()
+                if (text.length > abortAfter) controller.abort()
+              },
+              end: () => resolve({ text }),
+              error: (error) => resolve({ text, error }),
+            })
+          }),
+      )
+    const whole = await taken(new AbortController().signal)
+    expect(whole.error).toBeUndefined()
+    expect(whole.text).toContain('"content":"demo "')
+    expect(whole.text.endsWith('data: [DONE]\n\n')).toBe(true)
+    const cut = await taken(controller.signal, 1)
+    expect(cut.error).toBeDefined()
+    expect(cut.text).not.toContain('[DONE]')
+  })
 })

@@ -58,7 +58,7 @@ export class Generation {
   private followers = 0
   /** No longer kept by the gateway: the memory goes back once no follower reads it. */
   private forgotten = false
-  /** Relayed events not yet numbered and written (see `relay`). */
+  /** Events of the read being relayed, not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
   private readonly viewers = new Set<EventStream>()
@@ -168,7 +168,6 @@ export class Generation {
 
   /** Sends the events after `afterId` (0: all), then the live ones until the generation ends. */
   attach(stream: EventStream, afterId: number): void {
-    this.flush()
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
     stream.onClose(() => this.detach(stream))

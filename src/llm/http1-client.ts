@@ -59,11 +59,11 @@ const UNSAFE_HEADER_TEXT = /[\r\n\0]/
  * client emits one stream event per HTTP chunk — one per token from an LLM API — and that cost the
  * proxy more CPU than all of its own work (`npm run bench -- llm`, docs/BENCHMARKS.md).
  *
- * Plain-TCP connections read into one buffer of the client's, reused for every read: a new buffer
- * per read is memory that V8 counts until the next young collection, and at a proxy's read rate
- * that started a major collection every few hundred milliseconds. Bytes from it are copied
- * wherever they are kept (a head that straddles reads, a `body` stream's queue); a `take`r gets
- * the view itself.
+ * Plain-TCP connections read into one buffer of the client's, reused for every read (`onread`,
+ * which node documents for net sockets only): a new buffer per read is memory that V8 counts until
+ * the next young collection, and at a proxy's read rate that started a major collection every few
+ * hundred milliseconds. Bytes from it are copied wherever they are kept (a head that straddles
+ * reads, a `body` stream's queue); a `take`r gets the view itself.
  */
 export class Http1Client {
   readonly #url: URL
@@ -259,8 +259,6 @@ class Exchange {
   /** The body's bytes (copies) and end, while no reader has chosen yet. */
   #early: Buffer[] = []
   #earlyEnd: Error | null | undefined
-  /** Reads come in the client's reused buffer (plain TCP; TLS hands out a new one per read). */
-  readonly #borrowed: boolean
 
   constructor(
     readonly socket: net.Socket,
@@ -274,7 +272,6 @@ class Exchange {
     socket.on('error', this.#onError)
     socket.on('close', this.#onClose)
     signal?.addEventListener('abort', this.#onAbort, { once: true })
-    this.#borrowed = !(socket instanceof tls.TLSSocket)
   }
 
   readonly #onData = (bytes: Buffer): void => {
@@ -395,7 +392,7 @@ class Exchange {
     })
     this.#choose({
       bytes: (data) => {
-        if (!stream.push(this.#borrowed ? Buffer.from(data) : data)) this.socket.pause()
+        if (!stream.push(Buffer.from(data))) this.socket.pause()
       },
       end: () => stream.push(null),
       error: (error) => stream.destroy(error),

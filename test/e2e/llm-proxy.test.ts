@@ -379,6 +379,20 @@ describe('resumable, shareable generations', () => {
     expect(after.status).toBe(204)
   })
 
+  it('a client that stops reading a long answer gets all of it later, once and in order', async () => {
+    // About 20 MB: far more than the kernel's socket buffers and the 256 KiB a live viewer may have
+    // waiting, so the gateway stops writing to it and has it follow from the kept events.
+    const tokens = Array.from({ length: 2500 }, (_, index) => ` ${index} ${'x'.repeat(8000)}`)
+    upstream.scenario.tokens = tokens
+    upstream.scenario.interTokenDelayMs = 0
+    const response = await post(`${gw.url}/v1/chat/completions`, chatBody())
+    await waitFor(() => upstream.requests[0]?.finishedAt !== undefined, 10_000)
+    await sleep(200)
+    const events = await readEvents(response)
+    expect(events.map((event) => event.id)).toEqual(events.map((_, index) => String(index + 1)))
+    expect(events.map(contentOf).join('') === tokens.join('')).toBe(true)
+  })
+
   it('cancel aborts the upstream and ends every viewer', async () => {
     upstream.scenario.interTokenDelayMs = 200
     const response = await post(`${gw.url}/v1/chat/completions`, chatBody())

@@ -72,7 +72,7 @@ describe('Hub history', () => {
 
 describe('Hub fan-out', () => {
   it('writes the updates committed in one turn of the event loop as one write, in order', async () => {
-    const hub = new Hub(new MemoryStore())
+    const hub = new Hub(new MemoryStore(), undefined, { quietMs: Number.POSITIVE_INFINITY })
     const both = await subscribed(hub, 'a', 'b')
     const onlyB = await subscribed(hub, 'b')
     await Promise.all([
@@ -91,7 +91,7 @@ describe('Hub fan-out', () => {
   })
 
   it('splits a burst larger than one batch without losing or reordering updates', async () => {
-    const hub = new Hub(new MemoryStore())
+    const hub = new Hub(new MemoryStore(), undefined, { quietMs: Number.POSITIVE_INFINITY })
     const stream = await subscribed(hub, 't')
     await Promise.all(
       Array.from({ length: 100 }, (_, index) =>
@@ -102,6 +102,26 @@ describe('Hub fan-out', () => {
     const ids = [...stream.writes.join('').matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))
     expect(ids).toEqual(Array.from({ length: 100 }, (_, index) => index))
     expect(stream.writes.length).toBe(Math.ceil(100 / 31))
+    await hub.close()
+  })
+
+  it('when quiet, writes a lone update before its publish resolves; what comes right after waits for the turn', async () => {
+    const hub = new Hub(new MemoryStore(), undefined, { quietMs: 500 })
+    const stream = await subscribed(hub, 't')
+    const first = hub.publish({ id: '1', topics: ['t'], data: 'one', private: false })
+    expect(stream.writes).toEqual(['id: 1\ndata: one\n\n'])
+    await first
+    // Busy now (a fan-out just ran): these two share a write at the end of the turn.
+    await Promise.all([
+      hub.publish({ id: '2', topics: ['t'], data: 'two', private: false }),
+      hub.publish({ id: '3', topics: ['t'], data: 'three', private: false }),
+    ])
+    expect(stream.writes).toHaveLength(1)
+    await nextTurn()
+    expect(stream.writes).toEqual(['id: 1\ndata: one\n\n', 'id: 2\ndata: two\n\nid: 3\ndata: three\n\n'])
+    await new Promise((resolve) => setTimeout(resolve, 550))
+    void hub.publish({ id: '4', topics: ['t'], data: 'four', private: false })
+    expect(stream.writes).toHaveLength(3)
     await hub.close()
   })
 

@@ -70,9 +70,35 @@ class TestStream implements EventStream {
   }
 }
 
-/** `count` events of about `size` bytes each, numbered as the generation numbers them. */
+/** The events of these words as a viewer gets them, numbered from `after + 1`. */
 const framed = (words: string[], after = 0) =>
   words.map((word, index) => `id: ${after + index + 1}\n${chunk(word).toString()}`).join('')
+
+/** A generation of these words that has ended, keeping its events in `pool`. */
+function finished(words: string[], pool: SlabPool): Generation {
+  const done = new Generation(testGenerationOptions, undefined, pool)
+  done.relay(words.map(chunk))
+  done.complete()
+  return done
+}
+
+/** A viewer whose connection takes nothing until `drainUntilClosed`. */
+function slowViewer(generation: Generation, afterId: number): TestStream {
+  const viewer = new TestStream()
+  viewer.slow = true
+  generation.attach(viewer, afterId)
+  return viewer
+}
+
+/** The viewer's connection takes what it was given, round after round, until the stream ends. */
+async function drainUntilClosed(viewer: TestStream, eachRound: () => void = () => {}): Promise<void> {
+  for (let round = 0; round < 1000 && !viewer.isClosed; round++) {
+    eachRound()
+    viewer.slow = true
+    viewer.drain()
+    await settle()
+  }
+}
 
 describe('Generation', () => {
   it.each([
@@ -105,22 +131,12 @@ describe('Generation', () => {
   })
 
   it('sends a viewer that joins a long answer copies made a piece at a time, each ending with an event', async () => {
-    const pool = new SlabPool()
-    const done = new Generation(testGenerationOptions, undefined, pool)
     const words = Array.from({ length: 2000 }, (_, index) => ` ${'w'.repeat(40)}${index}`)
-    done.relay(words.map(chunk))
-    done.complete()
-    const viewer = new TestStream()
-    viewer.slow = true
-    done.attach(viewer, 10)
+    const viewer = slowViewer(finished(words, new SlabPool()), 10)
     await settle()
     // One piece, then a wait: the connection has not taken it.
     expect(viewer.writes.length).toBe(1)
-    for (let round = 0; round < 100 && !viewer.isClosed; round++) {
-      viewer.slow = true
-      viewer.drain()
-      await settle()
-    }
+    await drainUntilClosed(viewer)
     expect(viewer.isClosed).toBe(true)
     expect(viewer.text).toBe(framed(words.slice(10), 10))
     expect(viewer.writes.length).toBeGreaterThan(2)
@@ -158,24 +174,16 @@ describe('Generation', () => {
 
   it('gives its memory back when forgotten, only once no viewer is still being sent its events', async () => {
     const pool = new SlabPool(1024)
-    const done = new Generation(testGenerationOptions, undefined, pool)
     const words = Array.from({ length: 1000 }, (_, index) => ` w${index}`)
-    done.relay(words.map(chunk))
-    done.complete()
-    const viewer = new TestStream()
-    viewer.slow = true
-    done.attach(viewer, 0)
+    const done = finished(words, pool)
+    const viewer = slowViewer(done, 0)
     await settle()
     done.forget()
     expect(pool.spareSlabs).toBe(0)
     // Another answer may now take any slab given back: what the viewer is sent must not change.
     const other = new Generation(testGenerationOptions, undefined, pool)
-    for (let round = 0; round < 1000 && !viewer.isClosed; round++) {
-      other.relay([chunk('X'.repeat(500))])
-      viewer.slow = true
-      viewer.drain()
-      await settle()
-    }
+    await drainUntilClosed(viewer, () => other.relay([chunk('X'.repeat(500))]))
+    expect(viewer.isClosed).toBe(true)
     expect(viewer.text).toBe(framed(words))
     expect(pool.spareSlabs).toBeGreaterThan(50)
     expect(done.text()).toBe('')

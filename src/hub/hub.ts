@@ -144,8 +144,19 @@ export class Hub {
   private dispatch(update: StoredUpdate): void {
     this.stats.updates++
     this.queue.push(update)
-    if (this.isQuiet()) this.step()
-    else this.schedule()
+    if (!this.isQuiet()) {
+      this.schedule()
+      return
+    }
+    try {
+      this.step()
+    } catch (error) {
+      // Thrown where a scheduled fan-out would throw, not into the store's commit loop (which
+      // would leave the other publishers of its batch unanswered).
+      process.nextTick(() => {
+        throw error
+      })
+    }
   }
 
   /**

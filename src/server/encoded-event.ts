@@ -1,4 +1,3 @@
-const textEncoder = new TextEncoder()
 const CRLF = Uint8Array.of(13, 10)
 
 /**
@@ -31,11 +30,14 @@ export class EncodedEvent {
 /** `<hex length>\r\n`: the head of a chunk of HTTP/1.1 chunked transfer coding. */
 export const chunkHead = (length: number): string => `${length.toString(16)}\r\n`
 
-/** `<hex length>\r\n<bytes>\r\n`: one chunk of HTTP/1.1 chunked transfer coding. */
-export function chunkFrame(bytes: Uint8Array): Uint8Array {
-  const head = textEncoder.encode(chunkHead(bytes.length))
-  const frame = new Uint8Array(head.length + bytes.length + 2)
-  frame.set(head)
+/**
+ * `<hex length>\r\n<bytes>\r\n`: one chunk of HTTP/1.1 chunked transfer coding. A Buffer: a socket
+ * wraps every other Uint8Array it writes in a new Buffer.
+ */
+export function chunkFrame(bytes: Uint8Array): Buffer {
+  const head = chunkHead(bytes.length)
+  const frame = Buffer.allocUnsafe(head.length + bytes.length + 2)
+  frame.write(head, 0, 'latin1')
   frame.set(bytes, head.length)
   frame.set(CRLF, head.length + bytes.length)
   return frame

@@ -10,7 +10,7 @@ const REPLAY_PAGE = 1000
 const MAX_BATCH = 31
 /** Subscribers written to per turn of the event loop (about 10 ms of writes). */
 const SLICE_SIZE = 1000
-/** Milliseconds without a fan-out after which the hub counts as quiet (see `schedule`). */
+/** Milliseconds without a fan-out after which the hub counts as quiet (see `isQuiet`). */
 const QUIET_MS = 5
 
 export interface ResumeResult {
@@ -138,8 +138,9 @@ export class Hub {
   }
 
   /**
-   * Updates committed in the same turn of the event loop are written together: one write per
-   * subscriber for all of them, so that at saturation several deliveries share one syscall.
+   * A quiet hub writes the update at once (see `isQuiet`); a busy one writes the updates committed
+   * in the same turn of the event loop together: one write per subscriber for all of them, so that
+   * at saturation several deliveries share one syscall.
    */
   private dispatch(update: StoredUpdate): void {
     this.stats.updates++

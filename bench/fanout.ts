@@ -9,6 +9,7 @@ import {
   ask,
   deliveriesSettled,
   percentile,
+  pin,
   quietHubArgs,
   startChild,
   startStreamgate,
@@ -21,7 +22,7 @@ import {
  * held by a load client in a separate process with raw sockets. For each server: idle memory per
  * connection, publish→receive latency at 10 updates/s, and at saturation the delivered events/s and
  * the server's CPU-seconds per million deliveries (read from /proc). Sizes from FANOUT_N (default
- * 1000,10000), phases from FANOUT_SECONDS (default 5).
+ * 1000,10000), saturation phase from FANOUT_SECONDS (default 5).
  */
 const SECRET = 'fanout-benchmark-secret-32-bytes!'
 const sizes = (process.env.FANOUT_N ?? '1000,10000').split(',').map(Number)
@@ -30,7 +31,31 @@ const idleOnly = process.env.FANOUT_IDLE_ONLY === '1'
 /** FANOUT_SERVERS=streamgate,nchan: only the servers whose names contain one of these words. */
 const only = process.env.FANOUT_SERVERS?.split(',')
 const seconds = Number(process.env.FANOUT_SECONDS ?? 5)
+/**
+ * FANOUT_LATENCY_SECONDS: the latency phase (default 20, 200 updates). A p99 over all deliveries
+ * rests on the few slowest updates: with 50 (5 s), the same server's p99 moved by 5 ms run to run.
+ */
+const latencySeconds = Number(process.env.FANOUT_LATENCY_SECONDS ?? 20)
+/**
+ * FANOUT_WARMUP: updates published as fast as the server takes them before measuring, for a server
+ * that has run a while, its hot paths compiled by the JIT (default: 1,000, or one million deliveries
+ * when N is larger — a thousand updates to 10,000 subscribers take nchan two minutes).
+ */
+const warmupFor = (subscribers: number) =>
+  Number(process.env.FANOUT_WARMUP ?? Math.min(1000, Math.ceil(1_000_000 / subscribers)))
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+/**
+ * FANOUT_PIN=1: the server on CPU 0, the load client and this publisher on CPU 1. Unpinned on two
+ * CPUs, Linux often runs the client on the server's CPU: each write to a socket wakes the client
+ * synchronously, which pulls it onto the writer's CPU and preempts the writer, so a fan-out
+ * alternates between the two processes one socket at a time while the other CPU idles (`perf sched
+ * timehist`: a switch every 10–25 µs, with nchan as with streamgate). Pinned, the N=1,000 latencies
+ * are the server's, not the scheduler's; at N=10,000 the client alone then fills its CPU at 10
+ * updates/s, so the default leaves the processes where the scheduler puts them.
+ */
+const SERVER_CPU = '0'
+const CLIENT_CPU = '1'
+const pinned = process.env.FANOUT_PIN === '1' && os.cpus().length >= 2 && pin(process.pid, CLIENT_CPU)
 
 interface ServerUnderTest {
   name: string
@@ -89,6 +114,7 @@ function peer(name: string, file: string): ServerUnderTest {
 async function measure(server: ServerUnderTest, subscribers: number) {
   const { child, port } = await server.start()
   const pid = child.pid as number
+  if (pinned) pin(pid, SERVER_CPU)
   await sleep(500)
   const before = usage(pid)
   const client = fork(here('fanout/load-client.ts'), [], {
@@ -100,6 +126,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
       FANOUT_SUBSCRIBERS: String(subscribers),
     },
   })
+  if (pinned) pin(client.pid as number, CLIENT_CPU)
   await once(client, 'message')
   await sleep(Number(process.env.FANOUT_IDLE_WAIT_MS ?? 1000))
   const idle = usage(pid)
@@ -119,25 +146,35 @@ async function measure(server: ServerUnderTest, subscribers: number) {
       p99: none,
       samples: 0,
       latencyCpuPerMillion: none,
+      clientCpuPerMillion: none,
+      updates: { firstMedian: none, lastMedian: none, lastMax: none },
       rssPerConnection,
     }
   }
 
   // Warm-up, not measured: the first updates of a JIT-compiled server take the slow paths.
-  for (let index = 0; index < 20; index++) await server.publish(port, 'warm-up')
+  for (let index = 0; index < warmupFor(subscribers); index++) await server.publish(port, 'warm-up')
   await sleep(500)
 
   // Latency at a moderate, fixed rate.
   await ask(client, 'measure-latency', 'measuring')
   const latencyCpuBefore = usage(pid).cpuSeconds
-  for (let index = 0; index < seconds * 10; index++) {
+  const clientCpuBefore = usage(client.pid as number).cpuSeconds
+  for (let index = 0; index < latencySeconds * 10; index++) {
     await server.publish(port, `t=${performance.timeOrigin + performance.now()}`)
     await sleep(100)
   }
   await sleep(500)
-  const { latencies } = await ask<{ latencies: number[] }>(client, 'latencies', 'latencies')
+  const { latencies, stamps } = await ask<{ latencies: number[]; stamps: number[] }>(
+    client,
+    'latencies',
+    'latencies',
+  )
+  const updates = perUpdate(latencies, stamps)
   // Each update written alone: the cost of one delivery without batching.
   const latencyCpuPerMillion = ((usage(pid).cpuSeconds - latencyCpuBefore) / latencies.length) * 1e6
+  const clientCpuPerMillion =
+    ((usage(client.pid as number).cpuSeconds - clientCpuBefore) / latencies.length) * 1e6
 
   // Saturation: publishers as fast as the server takes them, then wait for delivery to finish.
   const startCount = (await ask<{ events: number }>(client, 'count', 'count')).events
@@ -174,12 +211,40 @@ async function measure(server: ServerUnderTest, subscribers: number) {
     p99: percentile(latencies, 99),
     samples: latencies.length,
     latencyCpuPerMillion,
+    clientCpuPerMillion,
+    updates,
     rssPerConnection,
   }
 }
 
+/**
+ * Each update's deliveries (grouped by the update's stamp): the median update's first and last
+ * delivery and the slowest update's last. A p99 over all deliveries rests on the few slowest updates.
+ */
+function perUpdate(latencies: number[], stamps: number[]) {
+  const byUpdate = new Map<number, number[]>()
+  latencies.forEach((latency, index) => {
+    const stamp = stamps[index] as number
+    const deliveries = byUpdate.get(stamp)
+    if (deliveries === undefined) byUpdate.set(stamp, [latency])
+    else deliveries.push(latency)
+  })
+  const firsts = [...byUpdate.values()].map((each) => Math.min(...each))
+  const lasts = [...byUpdate.values()].map((each) => Math.max(...each))
+  return {
+    firstMedian: percentile(firsts, 50),
+    lastMedian: percentile(lasts, 50),
+    lastMax: Math.max(...lasts),
+  }
+}
+
 console.log(`fan-out benchmark — Node ${process.version}, ${os.cpus()[0]?.model}, ${os.cpus().length} cores`)
-console.log(`phases of ${seconds} s; latency at 10 updates/s; saturation with 4 concurrent publishers\n`)
+console.log(
+  `warm-up ${process.env.FANOUT_WARMUP ?? 'min(1,000, 1M / N)'} updates; latency at 10 updates/s for ${latencySeconds} s; saturation with 4 concurrent publishers for ${seconds} s; ` +
+    (pinned
+      ? `server on CPU ${SERVER_CPU}, load client and publisher on CPU ${CLIENT_CPU}\n`
+      : 'not pinned\n'),
+)
 for (const subscribers of sizes) {
   for (const server of servers.filter(
     (each) => only === undefined || only.some((word) => each.name.includes(word)),
@@ -197,6 +262,12 @@ for (const subscribers of sizes) {
         `p1 ${result.p1.toFixed(1)} p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms (${result.samples} samples, ` +
         `${result.latencyCpuPerMillion.toFixed(1)} CPU-s per 1M)  ` +
         `${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
+    )
+    const { firstMedian, lastMedian, lastMax } = result.updates
+    console.log(
+      `${' '.repeat(28)}per update (${result.samples / subscribers}): first delivery p50 ${firstMedian.toFixed(1)} ms, ` +
+        `last p50 ${lastMedian.toFixed(1)} ms, slowest last ${lastMax.toFixed(1)} ms; ` +
+        `load client ${result.clientCpuPerMillion.toFixed(1)} CPU-s per 1M`,
     )
   }
 }

@@ -1,5 +1,5 @@
 // Helpers shared by the benchmarks that run servers and load clients as processes.
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -113,4 +113,17 @@ export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; 
       return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
     },
   )
+}
+
+/**
+ * Binds a process and all its threads to these CPUs (`taskset`, util-linux). Returns false where
+ * that cannot be done (no taskset, too few CPUs), leaving the process where the scheduler puts it.
+ */
+export function pin(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-pc', cpus, String(pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
 }

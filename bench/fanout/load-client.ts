@@ -11,6 +11,7 @@ const DOUBLE_LF = 0x0a
 let events = 0
 let measuring = false
 const latencies: number[] = []
+const stamps: number[] = []
 const sockets: Socket[] = []
 let connected = 0
 
@@ -24,7 +25,10 @@ function onData(chunk: Buffer): void {
   const now = performance.timeOrigin + performance.now()
   for (let index = text.indexOf('t='); index !== -1; index = text.indexOf('t=', index + 2)) {
     const stamp = Number.parseFloat(text.slice(index + 2, index + 20))
-    if (Number.isFinite(stamp)) latencies.push(now - stamp)
+    if (Number.isFinite(stamp)) {
+      latencies.push(now - stamp)
+      stamps.push(stamp)
+    }
   }
 }
 
@@ -63,12 +67,13 @@ process.on('message', (message: { type: string }) => {
       break
     case 'measure-latency':
       latencies.length = 0
+      stamps.length = 0
       measuring = true
       process.send?.({ type: 'measuring' })
       break
     case 'latencies':
       measuring = false
-      process.send?.({ type: 'latencies', latencies })
+      process.send?.({ type: 'latencies', latencies, stamps })
       break
     case 'stop':
       for (const socket of sockets) socket.destroy()

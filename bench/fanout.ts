@@ -153,7 +153,8 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   }
 
   // Warm-up, not measured: the first updates of a JIT-compiled server take the slow paths.
-  for (let index = 0; index < warmupFor(subscribers); index++) await server.publish(port, 'warm-up')
+  const warmup = warmupFor(subscribers)
+  for (let index = 0; index < warmup; index++) await server.publish(port, 'warm-up')
   await sleep(500)
 
   // Latency at a moderate, fixed rate.

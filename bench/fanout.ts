@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { signToken } from '../src/hub/authorization.js'
 import { ensureNchan, startNchan } from './fanout/nchan.js'
+import { type PublishRequest, RawPublisher } from './fanout/raw-publisher.js'
 import {
   ask,
   deliveriesSettled,
@@ -61,8 +62,23 @@ interface ServerUnderTest {
   name: string
   start(): Promise<{ child: ChildProcess; port: number }>
   subscribePath: string
-  publish(port: number, data: string): Promise<void>
+  /** The publish of an update carrying `data`. */
+  publishRequest(data: string): PublishRequest
 }
+
+async function publish(server: ServerUnderTest, port: number, data: string): Promise<void> {
+  const { path, headers, body } = server.publishRequest(data)
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body })
+  await response.arrayBuffer()
+  if (!response.ok) throw new Error(`${server.name}: publish answered ${response.status}`)
+}
+
+/** What the peers take: the body is the data. */
+const peerPublish = (data: string): PublishRequest => ({
+  path: '/publish',
+  headers: { 'content-type': 'text/plain;charset=UTF-8' },
+  body: data,
+})
 
 const tsx = ['--import', 'tsx']
 const token = await signToken(SECRET, { publish: ['*'] })
@@ -72,14 +88,11 @@ const servers: ServerUnderTest[] = [
     name: 'streamgate hub',
     start: () => startStreamgate([...quietHubArgs(SECRET), '--subscriber-buffer', '64MiB']),
     subscribePath: '/.well-known/mercure?topic=bench',
-    publish: async (port, data) => {
-      const response = await fetch(`http://127.0.0.1:${port}/.well-known/mercure`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ topic: 'bench', data }),
-      })
-      await response.arrayBuffer()
-    },
+    publishRequest: (data) => ({
+      path: '/.well-known/mercure',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ topic: 'bench', data }).toString(),
+    }),
   },
   peer('bare node:http', 'fanout/peer-node-http.ts'),
   peer('better-sse channel', 'fanout/peer-better-sse.ts'),
@@ -89,10 +102,7 @@ const servers: ServerUnderTest[] = [
           name: 'nginx + nchan',
           start: startNchan,
           subscribePath: '/events',
-          publish: async (port: number, data: string) => {
-            const response = await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body: data })
-            await response.arrayBuffer()
-          },
+          publishRequest: peerPublish,
         },
       ]
     : []),
@@ -104,10 +114,7 @@ function peer(name: string, file: string): ServerUnderTest {
     name,
     start: () => startChild(process.execPath, [...tsx, here(file)], (line) => JSON.parse(line).port),
     subscribePath: '/events',
-    publish: async (port, data) => {
-      const response = await fetch(`http://127.0.0.1:${port}/publish`, { method: 'POST', body: data })
-      await response.arrayBuffer()
-    },
+    publishRequest: peerPublish,
   }
 }
 
@@ -154,17 +161,20 @@ async function measure(server: ServerUnderTest, subscribers: number) {
 
   // Warm-up, not measured: the first updates of a JIT-compiled server take the slow paths.
   const warmup = warmupFor(subscribers)
-  for (let index = 0; index < warmup; index++) await server.publish(port, 'warm-up')
+  for (let index = 0; index < warmup; index++) await publish(server, port, 'warm-up')
   await sleep(500)
 
   // Latency at a moderate, fixed rate.
   await ask(client, 'measure-latency', 'measuring')
   const latencyCpuBefore = usage(pid).cpuSeconds
   const clientCpuBefore = usage(client.pid as number).cpuSeconds
-  for (let index = 0; index < latencySeconds * 10; index++) {
-    await server.publish(port, `t=${performance.timeOrigin + performance.now()}`)
+  const publisher = await RawPublisher.open(port)
+  const latencyUpdates = latencySeconds * 10
+  for (let index = 0; index < latencyUpdates; index++) {
+    publisher.send(server.publishRequest(`t=${performance.timeOrigin + performance.now()}`))
     await sleep(100)
   }
+  await publisher.close(latencyUpdates)
   await sleep(500)
   const { latencies, stamps } = await ask<{ latencies: number[]; stamps: number[] }>(
     client,
@@ -187,7 +197,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       while (performance.now() < deadline) {
-        await server.publish(port, payload)
+        await publish(server, port, payload)
         published++
       }
     }),

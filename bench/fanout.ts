@@ -169,12 +169,11 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const latencyCpuBefore = usage(pid).cpuSeconds
   const clientCpuBefore = usage(client.pid as number).cpuSeconds
   const publisher = await RawPublisher.open(port)
-  const latencyUpdates = latencySeconds * 10
-  for (let index = 0; index < latencyUpdates; index++) {
-    publisher.send(server.publishRequest(`t=${performance.timeOrigin + performance.now()}`))
+  for (let index = 0; index < latencySeconds * 10; index++) {
+    await publisher.publish(server.publishRequest(`t=${performance.timeOrigin + performance.now()}`))
     await sleep(100)
   }
-  await publisher.close(latencyUpdates)
+  publisher.close()
   await sleep(500)
   const { latencies, stamps } = await ask<{ latencies: number[]; stamps: number[] }>(
     client,

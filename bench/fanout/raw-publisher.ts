@@ -10,8 +10,8 @@ export interface PublishRequest {
 /**
  * Publishes over one keep-alive connection by writing prebuilt request bytes: what the latency
  * phase uses, so that a stamp taken just before `publish` is not followed by an HTTP client's own
- * work (fetch spent 0.5–0.7 ms between the stamp and the write after 100 ms idle, more for the
- * hub's request with its headers and form body — a cost of the publisher, not of the server).
+ * work (fetch spent 0.5–0.7 ms between the stamp and the write after 100 ms idle: a cost of the
+ * publisher, not of the server under test).
  */
 export class RawPublisher {
   /** One per publish awaiting its answer, oldest first (HTTP/1.1 answers come in order). */

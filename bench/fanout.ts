@@ -9,6 +9,7 @@ import { type PublishRequest, RawPublisher } from './fanout/raw-publisher.js'
 import {
   ask,
   deliveriesSettled,
+  openFileLimit,
   percentile,
   pin,
   quietHubArgs,
@@ -256,7 +257,18 @@ console.log(
       ? `server on CPU ${SERVER_CPU}, load client and publisher on CPU ${CLIENT_CPU}\n`
       : 'not pinned\n'),
 )
+/** Descriptors beyond the subscribers' sockets: the runtime's own, the listener, the publisher. */
+const SPARE_DESCRIPTORS = 200
+const openFiles = openFileLimit()
 for (const subscribers of sizes) {
+  // A client out of descriptors would wait forever for its last connections: say so instead.
+  if (subscribers + SPARE_DESCRIPTORS > openFiles) {
+    console.log(
+      `N=${subscribers} skipped: the server and the load client each hold ${subscribers} sockets, and this ` +
+        `machine allows ${openFiles} open files per process (ulimit -Hn); raise the hard limit to measure it`,
+    )
+    continue
+  }
   for (const server of servers.filter(
     (each) => only === undefined || only.some((word) => each.name.includes(word)),
   )) {

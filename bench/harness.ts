@@ -77,6 +77,18 @@ export async function deliveriesSettled(client: ChildProcess, startCount: number
   return delivered
 }
 
+/**
+ * The file descriptors this process (and the children it starts) may open: the soft limit, which
+ * `npm run bench` raises to the hard one (`ulimit -n "$(ulimit -Hn)"`). Infinity when unknown.
+ */
+export function openFileLimit(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((each) => each.startsWith('Max open files'))
+  const soft = Number(line?.split(/\s+/)[3])
+  return Number.isFinite(soft) ? soft : Number.POSITIVE_INFINITY
+}
+
 export const percentile = (values: number[], p: number) =>
   [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((values.length * p) / 100))] ??
   Number.NaN

@@ -15,7 +15,7 @@ export interface PublishRequest {
  */
 export class RawPublisher {
   /** One per publish awaiting its answer, oldest first (HTTP/1.1 answers come in order). */
-  private readonly waiting: { resolve: () => void; reject: (error: Error) => void }[] = []
+  private readonly waiting: ((error?: Error) => void)[] = []
   private carry = ''
 
   private constructor(
@@ -25,7 +25,7 @@ export class RawPublisher {
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.read(chunk.toString('latin1')))
     socket.on('error', (error) => {
-      for (const each of this.waiting.splice(0)) each.reject(error)
+      for (const settle of this.waiting.splice(0)) settle(error)
     })
   }
 
@@ -46,15 +46,10 @@ export class RawPublisher {
     this.socket.write(`${head}\r\n${request.body}`)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no answer to a publish within 5 s')), 5000)
-      this.waiting.push({
-        resolve: () => {
-          clearTimeout(timer)
-          resolve()
-        },
-        reject: (error) => {
-          clearTimeout(timer)
-          reject(error)
-        },
+      this.waiting.push((error) => {
+        clearTimeout(timer)
+        if (error === undefined) resolve()
+        else reject(error)
       })
     })
   }
@@ -70,9 +65,9 @@ export class RawPublisher {
     let end = 0
     for (let match = statusLine.exec(all); match !== null; match = statusLine.exec(all)) {
       const status = match[1] as string
-      const waiter = this.waiting.shift()
-      if (status.startsWith('2')) waiter?.resolve()
-      else waiter?.reject(new Error(`a publish was answered ${status}`))
+      this.waiting.shift()?.(
+        status.startsWith('2') ? undefined : new Error(`a publish was answered ${status}`),
+      )
       end = statusLine.lastIndex
     }
     this.carry = all.slice(Math.max(end, all.length - 12))

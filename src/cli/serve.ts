@@ -62,7 +62,7 @@ export function serveCommand(): Command {
       flag('--header-timeout <seconds>', 'time a client has to send its request headers (default 10)'),
     )
     .action(async (options: Record<string, unknown>) => {
-      const { config, gateway } = prepare(withProviderEnvironment(options))
+      const { config, logging, gateway } = prepare(withProviderEnvironment(options))
       const logger = gateway.logger
       // Handlers first: a signal that arrives before them would kill the process without draining.
       let stopping = false
@@ -71,10 +71,18 @@ export function serveCommand(): Command {
         if (stopping) process.exit(1)
         stopping = true
         logger.info({ signal, openStreams: gateway.openStreams.size }, 'shutting down')
-        void gateway.close().then(() => {
-          logger.info('stopped')
-          process.exit(0)
-        })
+        gateway.close().then(
+          () => {
+            logger.info('stopped')
+            logging.flush()
+            process.exit(0)
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed')
+            logging.flush()
+            process.exit(1)
+          },
+        )
       }
       process.on('SIGINT', () => stop('SIGINT'))
       process.on('SIGTERM', () => stop('SIGTERM'))
@@ -134,7 +142,8 @@ function withProviderEnvironment(options: Record<string, unknown>): Record<strin
 function prepare(options: Record<string, unknown>) {
   try {
     const config = parseGatewayConfig(options)
-    return { config, gateway: createGateway(config, createLogger(config.logLevel)) }
+    const logging = createLogger(config.logLevel)
+    return { config, logging, gateway: createGateway(config, logging.logger) }
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(`serve: ${error.message}`)
     throw error

@@ -24,6 +24,9 @@ import { loadAsset } from './web-assets.js'
 /** The remote address a response counts against (`--max-connections-per-ip`). */
 const kAddress = Symbol('streamgate.address')
 type AddressHolder = NodeResponse & { [kAddress]?: string }
+/** Responses in flight on an HTTP/1.1 connection: one that has none can be closed at shutdown. */
+const kResponses = Symbol('streamgate.responsesInFlight')
+type CountedSocket = Socket & { [kResponses]?: number }
 
 export interface Gateway {
   readonly server: Server | Http2SecureServer
@@ -50,7 +53,7 @@ const SHUTDOWN_GRACE_MS = 3000
 
 export function createGateway(
   config: GatewayConfig,
-  logger: Logger = createLogger(config.logLevel),
+  logger: Logger = createLogger(config.logLevel).logger,
 ): Gateway {
   const startedAt = Date.now()
   const openStreams = new Set<EventStream>()
@@ -225,7 +228,17 @@ export function createGateway(
     else openPerAddress.set(address, left)
   }
 
+  function countResponseDone(this: NodeResponse): void {
+    const socket = this.req.socket as CountedSocket
+    socket[kResponses] = (socket[kResponses] ?? 1) - 1
+  }
+
   function onRequest(request: IncomingMessage | Http2ServerRequest, response: NodeResponse): void {
+    if (request.httpVersionMajor === 1) {
+      const socket = request.socket as CountedSocket
+      socket[kResponses] = (socket[kResponses] ?? 0) + 1
+      response.on('close', countResponseDone)
+    }
     // A bound on what one address holds open (streams are long): connection-count denial of service.
     const address = request.socket.remoteAddress ?? 'unknown'
     const open = openPerAddress.get(address) ?? 0
@@ -295,7 +308,7 @@ export function createGateway(
         // closeIdleConnections spares a connection that never sent a request (clients open spares
         // ahead of need): without a response in flight, nothing is lost by closing it.
         for (const socket of sockets) {
-          if (!(socket as { _httpMessage?: unknown })._httpMessage) socket.destroy()
+          if (!((socket as CountedSocket)[kResponses] ?? 0)) socket.destroy()
         }
       }
       const timer = setTimeout(() => {

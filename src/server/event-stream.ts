@@ -77,6 +77,11 @@ const HEARTBEAT = ': ping\n'
 const SLOW_CLIENT_RETRY_MS = 1000
 /** How long its buffered bytes may wait to drain before the connection is torn down. */
 const SLOW_CLIENT_GRACE_MS = 5000
+/**
+ * Room kept under the bound for what a write adds beyond its chunk (HTTP/1.1 chunk framing) and for
+ * the retry hint and last chunk of a cut-off, so that the bound holds for every byte buffered.
+ */
+const FRAMING_RESERVE = 64
 
 /** The runtime-independent half of a stream: framing, backpressure, heartbeats and closing. */
 export class EventStreamController implements EventStream, HeartbeatTarget {
@@ -158,7 +163,7 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
     // buffer always takes the chunk, so that an event larger than the bound still reaches a client
     // that keeps up (the bound is then the buffer plus one event).
     const buffered = this.sink.bufferedBytes()
-    if (buffered > 0 && buffered + chunk.length > this.maxBufferedBytes) {
+    if (buffered > 0 && buffered + chunk.length + FRAMING_RESERVE > this.maxBufferedBytes) {
       this.cutOffSlowClient()
       return REFUSED
     }

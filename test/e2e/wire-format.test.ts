@@ -7,19 +7,24 @@ import { type RawResponse, rawExchange, rawGet } from '../helpers/raw-http.js'
 // strictly framed chunks. On Node 24 a fast path written for Node 20 sent events before the headers
 // (curl: "Received HTTP/0.9 when not allowed").
 
-let gateway: GatewayProcess
-
-beforeAll(async () => {
-  gateway = await startGateway(['--heartbeat', '1'])
-})
-
-afterAll(async () => {
-  await gateway.stop()
-})
-
 const dataLines = (response: RawResponse | undefined) => response?.body.match(/^data:/gm)?.length ?? 0
 
-describe('the bytes on the wire', () => {
+// Both ways of writing HTTP/1.1 frames: straight to the socket (the fast path, where this runtime
+// passes its feature test) and through ServerResponse (STREAMGATE_DIRECT_WRITES=off).
+describe.each([
+  { path: 'fast path', env: {} },
+  { path: 'public path', env: { STREAMGATE_DIRECT_WRITES: 'off' } },
+])('the bytes on the wire ($path)', ({ env }) => {
+  let gateway: GatewayProcess
+
+  beforeAll(async () => {
+    gateway = await startGateway(['--heartbeat', '1'], { env })
+  })
+
+  afterAll(async () => {
+    await gateway.stop()
+  })
+
   it('the demo stream: status line, headers, then every event in framed chunks, and the last chunk', async () => {
     const [response, ...more] = await rawExchange(
       gateway.url,

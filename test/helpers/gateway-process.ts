@@ -20,14 +20,17 @@ export const TEST_SECRET = 'test-secret-of-thirty-two-bytes!'
  * Starts `streamgate serve` on a free port and waits for its "listening" log line. Unless the
  * arguments say otherwise: the memory store and TEST_SECRET, so that tests share no state.
  */
-export async function startGateway(args: string[] = []): Promise<GatewayProcess> {
+export async function startGateway(
+  args: string[] = [],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<GatewayProcess> {
   const defaults = [
     ...(args.includes('--store') ? [] : ['--store', 'memory']),
     ...(args.includes('--jwt-secret') ? [] : ['--jwt-secret', TEST_SECRET]),
   ]
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...defaults, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: hermeticEnv(),
+    env: { ...hermeticEnv(), ...options.env },
   })
   const logs: Record<string, unknown>[] = []
   let stderr = ''

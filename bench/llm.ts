@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { UPSTREAM_KEY } from '../test/fixtures/fake-llm-upstream.js'
@@ -37,6 +38,13 @@ const rounds = Number(process.env.LLM_ROUNDS ?? 5)
  */
 const warmupRounds = Number(process.env.LLM_WARMUP ?? 5)
 const only = process.env.LLM_TARGETS?.split(',')
+/**
+ * LLM_UPSTREAM_TLS=1: the fake upstream speaks HTTPS (a certificate made for the tests), as OpenAI
+ * and Anthropic are reached; the proxies trust it through NODE_EXTRA_CA_CERTS. Portkey and the
+ * naive pass-through take plain HTTP only here: name the targets (LLM_TARGETS=direct,streamgate).
+ */
+const upstreamTls = process.env.LLM_UPSTREAM_TLS === '1'
+const CA_FILE = fileURLToPath(new URL('../test/fixtures/tls/localhost.crt', import.meta.url))
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const tsx = ['--import', 'tsx']
 const GATEWAY_KEY = 'bench-gateway-key'
@@ -49,6 +57,38 @@ interface Target {
   ): Promise<{ child?: ChildProcess; baseUrl: string; headers: Record<string, string> }>
 }
 
+/** streamgate, trusting the test certificate of the fake upstream when it speaks HTTPS. */
+function streamgate(name: string): Target {
+  return {
+    name,
+    start: async (upstreamUrl) => {
+      const { child, port } = await startStreamgate(
+        [
+          '--store',
+          'memory',
+          '--jwt-secret',
+          'llm-benchmark-secret-of-32-bytes!',
+          '--upstream',
+          upstreamUrl,
+          '--upstream-key',
+          UPSTREAM_KEY,
+          '--api-key',
+          GATEWAY_KEY,
+        ],
+        {
+          node: process.execPath,
+          env: { NODE_EXTRA_CA_CERTS: CA_FILE },
+        },
+      )
+      return {
+        child,
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
+      }
+    },
+  }
+}
+
 const targets: Target[] = [
   {
     name: 'direct',
@@ -57,28 +97,7 @@ const targets: Target[] = [
       headers: { authorization: `Bearer ${UPSTREAM_KEY}` },
     }),
   },
-  {
-    name: 'streamgate',
-    start: async (upstreamUrl) => {
-      const { child, port } = await startStreamgate([
-        '--store',
-        'memory',
-        '--jwt-secret',
-        'llm-benchmark-secret-of-32-bytes!',
-        '--upstream',
-        upstreamUrl,
-        '--upstream-key',
-        UPSTREAM_KEY,
-        '--api-key',
-        GATEWAY_KEY,
-      ])
-      return {
-        child,
-        baseUrl: `http://127.0.0.1:${port}/v1`,
-        headers: { authorization: `Bearer ${GATEWAY_KEY}` },
-      }
-    },
-  },
+  streamgate('streamgate'),
   {
     name: 'naive node:http pass-through',
     start: async (upstreamUrl) => {
@@ -150,12 +169,30 @@ interface StreamResult {
   chunks: number
 }
 
-/** One streamed completion over node:http: when its first content chunk came, and how many events. */
-function oneStream(agent: Agent, baseUrl: string, headers: Record<string, string>): Promise<StreamResult> {
+/**
+ * One streamed completion over node:http(s): when its first content chunk came, and how many
+ * events. A kept-alive connection that the server closed while the other targets took their turn
+ * (Node servers close idle ones after 5 s) fails as it is reused: then once more, as Node's
+ * documentation advises (`request.reusedSocket`).
+ */
+async function oneStream(
+  agent: Agent,
+  baseUrl: string,
+  headers: Record<string, string>,
+): Promise<StreamResult> {
+  try {
+    return await streamOnce(agent, baseUrl, headers)
+  } catch (error) {
+    if (!(error as { reused?: boolean }).reused) throw error
+    return streamOnce(agent, baseUrl, headers)
+  }
+}
+
+function streamOnce(agent: Agent, baseUrl: string, headers: Record<string, string>): Promise<StreamResult> {
   const body = requestBody
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const request = httpRequest(
+    const request = (baseUrl.startsWith('https:') ? httpsRequest : httpRequest)(
       `${baseUrl}/chat/completions`,
       { method: 'POST', agent, headers: { ...headers, 'content-type': 'application/json' } },
       (response) => {
@@ -187,7 +224,9 @@ function oneStream(agent: Agent, baseUrl: string, headers: Record<string, string
         response.on('error', reject)
       },
     )
-    request.on('error', reject)
+    request.on('error', (error: NodeJS.ErrnoException) =>
+      reject(Object.assign(error, { reused: request.reusedSocket && error.code === 'ECONNRESET' })),
+    )
     request.setTimeout(60_000, () => request.destroy(new Error('timed out')))
     request.end(body)
   })
@@ -212,6 +251,7 @@ const median = (values: number[]) =>
 
 const upstreamChild = spawn(process.execPath, [...tsx, here('llm/upstream.ts')], {
   stdio: ['ignore', 'pipe', 'inherit'],
+  env: { ...process.env, LLM_UPSTREAM_TLS: upstreamTls ? '1' : '0' },
 })
 const { url: upstreamUrl } = JSON.parse(await firstLine(upstreamChild)) as { url: string }
 
@@ -220,7 +260,8 @@ console.log(
 )
 console.log(
   `${streams} concurrent streams × ${process.env.LLM_CHUNKS ?? 500} chunks, ${rounds} rounds after ${warmupRounds} unmeasured` +
-    `${historyKb > 0 ? `, a ${Math.round(requestBody.length / 1024)} KiB request body` : ''}\n`,
+    `${historyKb > 0 ? `, a ${Math.round(requestBody.length / 1024)} KiB request body` : ''}` +
+    `, upstream over ${upstreamTls ? 'HTTPS' : 'plain HTTP'}\n`,
 )
 interface Started {
   target: Target
@@ -246,7 +287,9 @@ try {
       child,
       baseUrl,
       headers,
-      agent: new Agent({ keepAlive: true, maxSockets: streams }),
+      agent: baseUrl.startsWith('https:')
+        ? new HttpsAgent({ keepAlive: true, maxSockets: streams, ca: readFileSync(CA_FILE) })
+        : new Agent({ keepAlive: true, maxSockets: streams }),
       rounds: [],
       cpuSeconds: 0,
     })

@@ -9,7 +9,7 @@ export const app = new Hono()
 
 app.get('/events', (context) => {
   const stream = eventStreamResponse({ request: context.req.raw, retry: 3000 })
-  void produceTicks(stream, Number(context.req.query('interval') ?? 1000))
+  produceTicks(stream, Number(context.req.query('interval') ?? 1000)).catch(() => stream.close())
   return stream.response
 })
 

@@ -127,11 +127,11 @@ form.addEventListener('submit', (event) => {
   renderMessage(message)
   state.pending = { generationId: null, lastEventId: '', text: '' }
   save()
-  void stream(state.pending, {
+  stream(state.pending, {
     model: modelSelect.value,
     stream: true,
     messages: state.messages.map(({ role, content }) => ({ role, content })),
-  })
+  }).catch(console.error)
 })
 
 prompt.addEventListener('keydown', (event) => {
@@ -147,7 +147,10 @@ stopButton.addEventListener('click', () => {
   controller.abort()
   // Cancel the generation itself, so that the upstream stops too (not only this tab's connection).
   if (pending.generationId) {
-    void fetch(`/v1/generations/${pending.generationId}/cancel`, { method: 'POST', headers: headers() })
+    // The answer stops here either way; a failed cancel leaves the upstream to its resume grace.
+    fetch(`/v1/generations/${pending.generationId}/cancel`, { method: 'POST', headers: headers() }).catch(
+      console.error,
+    )
   }
 })
 
@@ -162,7 +165,7 @@ document.getElementById('clear').addEventListener('click', () => {
 
 keyInput.addEventListener('change', () => {
   localStorage.setItem('streamgate-key', keyInput.value)
-  void loadModels()
+  loadModels().catch(console.error)
 })
 
 async function loadModels() {
@@ -180,11 +183,11 @@ async function init() {
   keyInput.value = localStorage.getItem('streamgate-key') ?? ''
   await loadModels()
   // A reload in the middle of an answer: continue it from the last event seen.
-  if (state.pending?.generationId) void stream(state.pending)
+  if (state.pending?.generationId) await stream(state.pending)
   else if (state.pending) {
     state.pending = null
     save()
   }
 }
 
-void init()
+init().catch(console.error)

@@ -83,7 +83,9 @@ async function startFetch() {
     if (!controller.signal.aborted) viaFetch.set('state', `failed: ${error.message}`)
   }
 }
-viaFetch.root.querySelector('[data-action="restart"]').addEventListener('click', () => void startFetch())
+viaFetch.root.querySelector('[data-action="restart"]').addEventListener('click', () => {
+  startFetch().catch(console.error)
+})
 
 // A hub topic: a native EventSource (it reconnects by itself with Last-Event-ID), or with
 // ?shared=1 one connection shared by every tab of this origin (streamgate/client/shared).
@@ -100,7 +102,10 @@ function subscribe() {
   const url = `/.well-known/mercure?topic=${encodeURIComponent(topic)}`
   document.getElementById('publish-command').textContent =
     `./bin/streamgate publish ${location.origin}/.well-known/mercure --topic '${topic}' --data hello --jwt-secret "$(cat .streamgate/secret)"`
-  if (params.get('shared') === '1') return void subscribeShared(url)
+  if (params.get('shared') === '1') {
+    subscribeShared(url).catch(console.error)
+    return
+  }
   let reconnections = 0
   let opened = false
   hubSource = new EventSource(url)
@@ -137,5 +142,5 @@ async function subscribeShared(url) {
 hub.root.querySelector('[data-action="subscribe"]').addEventListener('click', subscribe)
 
 startNative()
-void startFetch()
+startFetch().catch(console.error)
 subscribe()

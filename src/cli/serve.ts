@@ -43,6 +43,30 @@ export function serveCommand(): Command {
     .addOption(flag('--upstream-key <key>', 'key for --upstream (env OPENAI_API_KEY)'))
     .addOption(flag('--anthropic-upstream <url>', 'Anthropic base URL, without /v1 (env ANTHROPIC_BASE_URL)'))
     .addOption(flag('--anthropic-upstream-key <key>', 'key for --anthropic-upstream (env ANTHROPIC_API_KEY)'))
+    .addOption(
+      flag(
+        '--upstream-connect-timeout <seconds>',
+        'time to connect to an upstream, TLS included (default 10)',
+      ),
+    )
+    .addOption(
+      flag(
+        '--upstream-header-timeout <seconds>',
+        "time from a request to its upstream's response head (default 600: a non-streamed answer of a reasoning model)",
+      ),
+    )
+    .addOption(
+      flag(
+        '--upstream-idle-timeout <seconds>',
+        'longest silence of an upstream body before it fails (default 300)',
+      ),
+    )
+    .addOption(
+      flag(
+        '--upstream-ca <file>',
+        'PEM certificate authorities to trust for the upstreams, besides the system ones',
+      ),
+    )
     .addOption(flag('--api-key <key...>', 'gateway keys clients must present on the LLM routes'))
     .addOption(flag('--auth', 'require --api-key on a non-loopback address (default)'))
     .addOption(new Option('--no-auth', 'open the LLM routes without keys on any address'))

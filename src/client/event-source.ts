@@ -48,7 +48,8 @@ export class EventSource extends EventTarget {
     }
     this.url = resolved.href
     this.withCredentials = init.withCredentials === true
-    void this.#run(init)
+    // #run fails the connection on every error of its own: nothing reaches this catch.
+    this.#run(init).catch(() => {})
   }
 
   get readyState(): number {

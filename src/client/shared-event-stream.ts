@@ -76,7 +76,7 @@ function shareConnection(
   signal.addEventListener('abort', () => end(), { once: true })
 
   // Queued until every earlier holder of the lock has gone; then this tab leads until it stops.
-  void locks
+  locks
     .request(`streamgate:${name}`, async () => {
       if (signal.aborted) return
       onRoleChange?.('leader')

@@ -4,6 +4,7 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Sessi
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
+import { encodeEvent } from '../protocol/encoder.js'
 import { verifyDirectWrites } from '../server/direct-writes.js'
 import {
   type CorsOptions,
@@ -13,7 +14,7 @@ import {
   type EventStreamOptions,
 } from '../server/index.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
-import { ConfigError, type GatewayConfig } from './config.js'
+import { type GatewayConfig, readPem } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
 import { createLlmProxyFromConfig } from './llm-setup.js'
@@ -206,10 +207,10 @@ export function createGateway(
         if (method !== 'GET') break
         const stream = createEventStream(request, response, streamOptions)
         trackStream(stream, request, url.pathname)
-        void stream.send({ event: 'history', data: JSON.stringify(stats.history) })
-        const unsubscribe = stats.subscribe(
-          (sample) => void stream.send({ event: 'sample', data: JSON.stringify(sample) }),
-        )
+        stream.offer(encodeEvent({ event: 'history', data: JSON.stringify(stats.history) }))
+        const unsubscribe = stats.subscribe((sample) => {
+          stream.offer(encodeEvent({ event: 'sample', data: JSON.stringify(sample) }))
+        })
         stream.onClose(unsubscribe)
         return
       }
@@ -349,16 +350,6 @@ function createServer(
     },
     onRequest,
   )
-}
-
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw new ConfigError(
-      `${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    )
-  }
 }
 
 function answerPreflight(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 
 const BYTE_UNITS: Record<string, number> = {
@@ -95,6 +96,25 @@ export const gatewayConfigSchema = z
     /** Anthropic base URL as its SDK takes it (without /v1); none: the demo upstream. */
     anthropicUpstream: httpUrl.optional(),
     anthropicUpstreamKey: z.string().min(1).optional(),
+    /** Seconds to connect to an upstream (TLS handshake included). */
+    upstreamConnectTimeout: z.coerce.number().positive().max(600).default(10),
+    /**
+     * Seconds from a request to its upstream's response head. A non-streamed request gets its head
+     * only with the whole answer: minutes for a reasoning model.
+     */
+    upstreamHeaderTimeout: z.coerce
+      .number()
+      .positive()
+      .max(24 * 3600)
+      .default(600),
+    /** Seconds an upstream body may stay silent. A streamed answer of a reasoning model may think for minutes. */
+    upstreamIdleTimeout: z.coerce
+      .number()
+      .positive()
+      .max(24 * 3600)
+      .default(300),
+    /** PEM file of certificate authorities trusted for the upstreams, besides the system's. */
+    upstreamCa: z.string().min(1).optional(),
     /** Gateway keys for the LLM routes. */
     apiKey: listOfStrings.default([]),
     /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
@@ -132,6 +152,17 @@ export function parseGatewayConfig(input: Record<string, unknown>): GatewayConfi
     return path.length > 0 ? `${path.join('.')}: ${issue.message}` : issue.message
   })
   throw new ConfigError(problems.join('; '))
+}
+
+/** A PEM file named by a flag; a ConfigError naming the flag when it cannot be read. */
+export function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (error) {
+    throw new ConfigError(
+      `${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    )
+  }
 }
 
 export class ConfigError extends Error {

@@ -3,8 +3,9 @@ import { anthropic, openai } from '../llm/provider.js'
 import { createLlmProxy, type LlmObserver } from '../llm/proxy.js'
 import { SharedGenerations } from '../llm/shared-generations.js'
 import { httpUpstream } from '../llm/upstream.js'
+import { createUpstreamClient, type UpstreamClientOptions } from '../llm/upstream-client.js'
 import type { EventStreamOptions } from '../server/index.js'
-import type { GatewayConfig } from './config.js'
+import { ConfigError, type GatewayConfig, readPem } from './config.js'
 
 /** The LLM proxy as `serve` configures it: each route's upstream, or the demo when none is given. */
 export function createLlmProxyFromConfig(
@@ -12,12 +13,19 @@ export function createLlmProxyFromConfig(
   streamOptions: EventStreamOptions,
   observer: LlmObserver,
 ) {
+  const clientOptions: UpstreamClientOptions = {
+    connectTimeout: config.upstreamConnectTimeout * 1000,
+    headerTimeout: config.upstreamHeaderTimeout * 1000,
+    idleTimeout: config.upstreamIdleTimeout * 1000,
+    ca: config.upstreamCa === undefined ? undefined : upstreamCa(config.upstreamCa),
+  }
+  const client = createUpstreamClient(clientOptions)
   return createLlmProxy({
     openai: config.upstream
-      ? httpUpstream(config.upstream, config.upstreamKey, openai)
+      ? httpUpstream(config.upstream, config.upstreamKey, openai, clientOptions, client)
       : demoUpstream(openai),
     anthropic: config.anthropicUpstream
-      ? httpUpstream(config.anthropicUpstream, config.anthropicUpstreamKey, anthropic)
+      ? httpUpstream(config.anthropicUpstream, config.anthropicUpstreamKey, anthropic, clientOptions, client)
       : demoUpstream(anthropic),
     access: {
       apiKeys: config.apiKey,
@@ -31,4 +39,12 @@ export function createLlmProxyFromConfig(
     // With the Redis store, generations are visible from every node.
     shared: /^rediss?:\/\//.test(config.store) ? new SharedGenerations(config.store, 15 * 60_000) : undefined,
   })
+}
+
+/** `--upstream-ca`: PEM certificates, checked at start-up rather than at the first request. */
+function upstreamCa(path: string): string {
+  const pem = readPem(path, '--upstream-ca').toString('utf8')
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--upstream-ca: ${path} holds no PEM certificate`)
+  return pem
 }

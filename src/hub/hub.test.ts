@@ -12,6 +12,11 @@ import { exactSelector } from './topic-selector.js'
 function recordingStream(): EventStream & { writes: string[] } {
   const writes: string[] = []
   const decoder = new TextDecoder()
+  const record = (chunk: Uint8Array | string | EncodedEvent) => {
+    const bytes = chunk instanceof EncodedEvent ? chunk.bytes : chunk
+    writes.push(typeof bytes === 'string' ? bytes : decoder.decode(bytes))
+    return true
+  }
   return {
     writes,
     lastEventId: '',
@@ -22,11 +27,8 @@ function recordingStream(): EventStream & { writes: string[] } {
     bufferedBytes: 0,
     send: async () => true,
     comment: async () => true,
-    write: async (chunk) => {
-      const bytes = chunk instanceof EncodedEvent ? chunk.bytes : chunk
-      writes.push(typeof bytes === 'string' ? bytes : decoder.decode(bytes))
-      return true
-    },
+    write: async (chunk) => record(chunk),
+    offer: (chunk) => record(chunk),
     close: () => {},
   }
 }
@@ -120,8 +122,9 @@ describe('Hub fan-out', () => {
     await nextTurn()
     expect(stream.writes).toEqual(['id: 1\ndata: one\n\n', 'id: 2\ndata: two\n\nid: 3\ndata: three\n\n'])
     await new Promise((resolve) => setTimeout(resolve, 550))
-    void hub.publish({ id: '4', topics: ['t'], data: 'four', private: false })
+    const published = hub.publish({ id: '4', topics: ['t'], data: 'four', private: false })
     expect(stream.writes).toHaveLength(3)
+    await published
     await hub.close()
   })
 

@@ -62,10 +62,12 @@ export class Hub {
     this.quietMs = options.quietMs ?? QUIET_MS
     this.unsubscribe = store.onAppend((update) => this.dispatch(update))
     // A failed trim (a busy or closing store) is simply tried again a minute later.
-    const trim = () => store.trim(history).catch(() => {})
+    const trim = () => {
+      store.trim(history).catch(() => {})
+    }
     this.trimTimer = setInterval(trim, 60_000)
     this.trimTimer.unref()
-    void trim()
+    trim()
   }
 
   /** Stores the update and resolves once it is committed (and handed to local subscribers). */
@@ -241,7 +243,7 @@ export class Hub {
     const bytes = pass.batch.bytes(wanted)
     this.stats.deliveries += count
     this.stats.bytesOut += bytes.length
-    void subscriber.stream.write(bytes)
+    subscriber.stream.offer(bytes)
   }
 
   private deliver(subscriber: Subscriber, update: StoredUpdate, bytes: EncodedEvent): void {
@@ -254,7 +256,7 @@ export class Hub {
     if (subscriber.stream === undefined) return
     this.stats.deliveries++
     this.stats.bytesOut += bytes.length
-    void subscriber.stream.write(bytes)
+    subscriber.stream.offer(bytes)
   }
 }
 

@@ -166,7 +166,7 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   options.onStream?.(stream, request)
   if (requested !== undefined && requested !== 'earliest' && !result.known) {
     // Said as an event too, for clients that cannot read response headers (EventSource).
-    void stream.write(
+    stream.offer(
       encodeEvent({
         event: 'streamgate-gap',
         data: JSON.stringify({ requested: requested.after, resumedFrom: 'earliest' }),
@@ -183,7 +183,9 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   if (options.subscriptions) {
     await publishPresence(hub, subscriber, true)
     // At shutdown the store may already be closed: the departure is then simply not recorded.
-    stream.onClose(() => void publishPresence(hub, subscriber, false).catch(() => {}))
+    stream.onClose(() => {
+      publishPresence(hub, subscriber, false).catch(() => {})
+    })
   }
 }
 

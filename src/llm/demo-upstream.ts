@@ -1,8 +1,13 @@
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { bodyParts } from './http1-client.js'
 import { anthropic, type Provider } from './provider.js'
-import { streamedResponse, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
+import {
+  bodyParts,
+  streamedResponse,
+  type Upstream,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './upstream.js'
 
 export const DEMO_MODEL = 'streamgate-demo'
 
@@ -26,6 +31,7 @@ export function demoUpstream(provider: Provider, tokenIntervalMs = TOKEN_INTERVA
     provider,
     label: 'demo',
     request: async (request) => respond(provider, request, tokenIntervalMs),
+    describe: (error) => (error instanceof Error ? error.message : String(error)),
   }
 }
 

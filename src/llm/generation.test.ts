@@ -46,6 +46,10 @@ class TestStream implements EventStream {
     throw new Error('not used')
   }
 
+  offer(): boolean {
+    throw new Error('not used')
+  }
+
   write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean> {
     if (this.isClosed) return Promise.resolve(false)
     const bytes = chunk instanceof EncodedEvent ? chunk.bytes : chunk

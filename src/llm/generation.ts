@@ -171,7 +171,7 @@ export class Generation {
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
     stream.onClose(() => this.detach(stream))
-    void this.follow(stream, this.offsetAfter(afterId))
+    this.follow(stream, this.offsetAfter(afterId)).catch(() => stream.close())
   }
 
   /** The generation is no longer kept (the gateway evicted it): its memory goes back to the pool. */
@@ -336,7 +336,7 @@ export class Generation {
       // One that falls behind follows from the kept events: its backlog is not a copy of them all.
       if (viewer.bufferedBytes > FOLLOW_ABOVE_BYTES) {
         this.viewers.delete(viewer)
-        void this.follow(viewer, this.kept.length, written)
+        this.follow(viewer, this.kept.length, written).catch(() => viewer.close())
       }
     }
     const { onEvents } = this.options

@@ -7,3 +7,8 @@ export { anthropic, openai, type Provider, type Usage } from './provider.js'
 export { createLlmProxy, type LlmObserver, type LlmProxy, type LlmProxyOptions } from './proxy.js'
 export { type SharedGenerationState, SharedGenerations } from './shared-generations.js'
 export { httpUpstream, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js'
+export {
+  createUpstreamClient,
+  DEFAULT_UPSTREAM_CLIENT,
+  type UpstreamClientOptions,
+} from './upstream-client.js'

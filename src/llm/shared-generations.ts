@@ -58,7 +58,7 @@ export class SharedGenerations {
     this.subscriber = new Redis(url, { retryStrategy: options.retryStrategy })
     this.commands.on('error', () => {})
     this.subscriber.on('error', () => {})
-    void this.subscriber.subscribe(CONTROL).catch(() => {})
+    this.subscriber.subscribe(CONTROL).catch(() => {})
     this.subscriber.on('message', (_channel: string, text: string) => this.onControl(text))
   }
 
@@ -66,7 +66,7 @@ export class SharedGenerations {
   created(generation: Generation): void {
     this.local.set(generation.id, generation)
     const { provider, model, keyId } = generation.options
-    void this.commands
+    this.commands
       .multi()
       .hset(metaKey(generation.id), {
         state: generation.state,
@@ -91,14 +91,14 @@ export class SharedGenerations {
     if (firstId === 1) pipeline.expire(eventsKey(generation.id), RUNNING_TTL_S)
     if (generation.firstOutputAt !== undefined)
       pipeline.hset(metaKey(generation.id), 'firstOutputAt', generation.firstOutputAt)
-    void pipeline.exec().catch(() => {})
+    pipeline.exec().catch(() => {})
   }
 
   /** The end: state, usage, an end marker for followers, and the retention time. */
   finished(generation: Generation): void {
     this.local.delete(generation.id)
     const ttl = Math.ceil(this.retainForMs / 1000)
-    void this.commands
+    this.commands
       .multi()
       .hset(metaKey(generation.id), {
         state: generation.state,
@@ -193,7 +193,7 @@ export class SharedGenerations {
 
   /** Tells the owner that a viewer on this node joined or left (the resume grace counts it). */
   announce(id: string, type: 'joined' | 'left'): void {
-    void this.publish({ type, id, from: this.node }).catch(() => {})
+    this.publish({ type, id, from: this.node }).catch(() => {})
   }
 
   /** Sends what is pending (the end of generations cancelled at shutdown), then disconnects. */

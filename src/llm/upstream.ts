@@ -1,8 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
+import type { Dispatcher } from 'undici'
 import { type BodySink, drainInto } from './body-sink.js'
-import { Http1Client } from './http1-client.js'
 import type { Provider } from './provider.js'
+import { dispatchRequest } from './undici-upstream.js'
+import {
+  createUpstreamClient,
+  DEFAULT_UPSTREAM_CLIENT,
+  describeUpstreamError,
+  type UpstreamClientOptions,
+} from './upstream-client.js'
 
 export interface UpstreamRequest {
   /** The path after the provider's base, e.g. `/chat/completions` (OpenAI) or `/v1/messages`. */
@@ -39,17 +46,23 @@ export interface Upstream {
   /** For logs and `/v1/generations`: the base URL (never the key), or `demo`. */
   readonly label: string
   request(request: UpstreamRequest): Promise<UpstreamResponse>
+  /** Why a request or its body failed, for the client's error message. */
+  describe(error: unknown): string
 }
 
 /**
- * An upstream over HTTP(S) with keep-alive connections, through our own HTTP/1.1 client: it hands
- * the relay one buffer per socket read instead of one stream event per HTTP chunk (one per token).
- * The base URL's query (Azure's `api-version`) goes with every request.
+ * An upstream over HTTP(S) through the gateway's upstream client (createUpstreamClient). The base
+ * URL's query (Azure's `api-version`) goes with every request.
  */
-export function httpUpstream(baseUrl: string, key: string | undefined, provider: Provider): Upstream {
+export function httpUpstream(
+  baseUrl: string,
+  key: string | undefined,
+  provider: Provider,
+  clientOptions: UpstreamClientOptions = DEFAULT_UPSTREAM_CLIENT,
+  client: Dispatcher = createUpstreamClient(clientOptions),
+): Upstream {
   const base = new URL(baseUrl)
   const basePath = base.pathname.replace(/\/$/, '')
-  const client = new Http1Client(base.origin)
   const auth: Record<string, string> =
     key === undefined
       ? {}
@@ -61,8 +74,8 @@ export function httpUpstream(baseUrl: string, key: string | undefined, provider:
   return {
     provider,
     label: base.href,
-    request: ({ path, method, headers, body, signal }) =>
-      client.request({
+    request: ({ path, method, headers, body, signal }) => {
+      const request = {
         method,
         path: `${basePath}${path}${base.search}`,
         signal,
@@ -72,7 +85,10 @@ export function httpUpstream(baseUrl: string, key: string | undefined, provider:
           ...headers,
           ...auth,
         },
-      }),
+      }
+      return dispatchRequest(client, base.origin, request)
+    },
+    describe: (error) => describeUpstreamError(error, clientOptions),
   }
 }
 
@@ -85,4 +101,9 @@ export function isAzure(base: URL): boolean {
     /\.(openai\.azure\.com|cognitiveservices\.azure\.com|services\.ai\.azure\.com)$/.test(base.hostname) ||
     base.searchParams.has('api-version')
   )
+}
+
+/** A request body as its parts, whichever way it was given. */
+export function bodyParts(body: Buffer | readonly Buffer[]): readonly Buffer[] {
+  return Buffer.isBuffer(body) ? [body] : body
 }

@@ -27,7 +27,8 @@ export function verifyDirectWrites(): Promise<boolean> {
 
 /** The verdict, once known; false until then (streams opened meanwhile use the public path). */
 export function directWritesVerified(): boolean {
-  if (verification === undefined) void verifyDirectWrites()
+  // The probe never rejects (a failure is the verdict false).
+  if (verification === undefined) verifyDirectWrites().catch(() => {})
   return verified
 }
 

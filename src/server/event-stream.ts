@@ -50,6 +50,12 @@ export interface EventStream {
   comment(text: string): Promise<boolean>
   /** Writes bytes already in event-stream format: one encoded event written to many streams. */
   write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean>
+  /**
+   * Writes without waiting, for producers that never wait for one stream (a fan-out to thousands):
+   * true when the connection took the chunk, false when the stream is closed or the client was just
+   * cut off for reading too slowly (the buffer bound, not the producer, protects memory).
+   */
+  offer(chunk: Uint8Array | string | EncodedEvent): boolean
   /** Ends the stream, optionally telling the client when to reconnect. */
   close(options?: { retry?: number }): void
 }
@@ -68,6 +74,13 @@ export interface EventSink {
   end(): void
   /** Tears the connection down at once. */
   destroy(): void
+}
+
+/** What became of a chunk: refused (closed, or a slow client cut off), taken, or taken by a full buffer. */
+enum Taken {
+  No,
+  Yes,
+  Full,
 }
 
 const ACCEPTED = Promise.resolve(true)
@@ -158,17 +171,8 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
   }
 
   write(chunk: Uint8Array | string | EncodedEvent): Promise<boolean> {
-    if (this.isClosed) return REFUSED
-    // Strings are measured in characters, not bytes: close enough for a bound on memory. An empty
-    // buffer always takes the chunk, so that an event larger than the bound still reaches a client
-    // that keeps up (the bound is then the buffer plus one event).
-    const buffered = this.sink.bufferedBytes()
-    if (buffered > 0 && buffered + chunk.length + FRAMING_RESERVE > this.maxBufferedBytes) {
-      this.cutOffSlowClient()
-      return REFUSED
-    }
-    if (this.heartbeatScheduler !== undefined) this.lastWriteTick = this.heartbeatScheduler.currentTick
-    if (this.sink.write(chunk)) return ACCEPTED
+    const taken = this.put(chunk)
+    if (taken !== Taken.Full) return taken === Taken.Yes ? ACCEPTED : REFUSED
     this.drain ??= this.sink.drained().then(() => {
       this.drain = undefined
       return !this.isClosed
@@ -176,8 +180,27 @@ export class EventStreamController implements EventStream, HeartbeatTarget {
     return this.drain
   }
 
+  offer(chunk: Uint8Array | string | EncodedEvent): boolean {
+    return this.put(chunk) !== Taken.No
+  }
+
   heartbeat(): void {
-    void this.write(HEARTBEAT)
+    this.put(HEARTBEAT)
+  }
+
+  /** Writes the chunk unless the stream is closed or the client is too slow for it. */
+  private put(chunk: Uint8Array | string | EncodedEvent): Taken {
+    if (this.isClosed) return Taken.No
+    // Strings are measured in characters, not bytes: close enough for a bound on memory. An empty
+    // buffer always takes the chunk, so that an event larger than the bound still reaches a client
+    // that keeps up (the bound is then the buffer plus one event).
+    const buffered = this.sink.bufferedBytes()
+    if (buffered > 0 && buffered + chunk.length + FRAMING_RESERVE > this.maxBufferedBytes) {
+      this.cutOffSlowClient()
+      return Taken.No
+    }
+    if (this.heartbeatScheduler !== undefined) this.lastWriteTick = this.heartbeatScheduler.currentTick
+    return this.sink.write(chunk) ? Taken.Yes : Taken.Full
   }
 
   close(options: { retry?: number } = {}): void {

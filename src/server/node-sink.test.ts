@@ -11,14 +11,24 @@ import { NodeSink } from './node-sink.js'
 type Handler = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>
 
 let server: Server | undefined
+/** What the handlers threw: each test ends with none. */
+let handlerErrors: unknown[] = []
 afterEach(async () => {
   server?.closeAllConnections()
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
   server = undefined
+  const errors = handlerErrors
+  handlerErrors = []
+  expect(errors).toEqual([])
 })
 
 async function serve(handler: Handler): Promise<string> {
-  server = createServer((request, response) => void handler(request, response))
+  server = createServer((request, response) => {
+    Promise.resolve(handler(request, response)).catch((error: unknown) => {
+      handlerErrors.push(error)
+      response.destroy()
+    })
+  })
   await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }

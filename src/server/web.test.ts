@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { encodeEvent } from '../protocol/encoder.js'
 import { eventStreamResponse } from './web.js'
 
 async function readText(response: Response): Promise<string> {
@@ -75,7 +76,7 @@ describe('eventStreamResponse', () => {
     const reader = stream.response.body?.getReader()
     for (let index = 0; index < 10; index++) await reader?.read()
     expect(await stream.send({ data })).toBe(true)
-    for (let index = 0; index < 60; index++) void stream.send({ data })
+    for (let index = 0; index < 60; index++) stream.offer(encodeEvent({ data }))
     expect(await stream.closed).toBe('overflow')
   })
 })

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { encodeEvent } from '../../src/protocol/encoder.js'
 import { type CloseReason, createEventStream, type EventStream } from '../../src/server/index.js'
 import { startServer } from '../helpers/servers.js'
 
@@ -23,12 +24,12 @@ describe('a client that stops reading', () => {
     let closedReason: CloseReason | undefined
     const server = await startServer(async (request, response) => {
       const stream = createEventStream(request, response, { maxBufferedBytes: BOUND, heartbeat: 0 })
-      void stream.closed.then((reason) => {
+      stream.onClose((reason) => {
         closedReason = reason
       })
       // Fire and forget, as a fan-out does: nothing here waits for the client.
       while (!stream.isClosed && sent < 200_000) {
-        void stream.send(EVENT)
+        stream.offer(encodeEvent(EVENT))
         sent++
         maxBuffered = Math.max(maxBuffered, response.writableLength)
         if (sent % 64 === 0) await yieldToLoop()
@@ -49,11 +50,11 @@ describe('a client that stops reading', () => {
     let closedReason: CloseReason | undefined
     const server = await startServer(async (request, response) => {
       const stream = createEventStream(request, response, { maxBufferedBytes: BOUND, heartbeat: 0 })
-      void stream.closed.then((reason) => {
+      stream.onClose((reason) => {
         closedReason = reason
       })
       for (let sent = 0; !stream.isClosed && sent < 200_000; sent++) {
-        void stream.send(EVENT)
+        stream.offer(encodeEvent(EVENT))
         if (sent % 64 === 0) await yieldToLoop()
       }
     })

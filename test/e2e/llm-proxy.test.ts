@@ -548,9 +548,11 @@ describe('the proxy cannot be steered', () => {
     expect(response.status).toBe(200)
     const seen = upstream.requests[0]
     expect(seen?.path).toBe('/v1/chat/completions')
+    // `connection: keep-alive` is the upstream client's own (undici's), hop by hop.
     expect(Object.keys(seen?.headers ?? {}).sort()).toEqual([
       'accept',
       'authorization',
+      'connection',
       'content-length',
       'content-type',
       'host',

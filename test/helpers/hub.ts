@@ -44,13 +44,11 @@ export async function subscribe(url: string, headers: Record<string, string> = {
     },
   })
   if (response.ok && response.body !== null) {
-    void (async () => {
-      try {
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(chunk)
-      } catch {
-        // Closed by the test.
-      }
-    })()
+    const read = async () => {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(chunk)
+    }
+    // Ends with an abort when the test closes the subscription.
+    read().catch(() => {})
   }
   return {
     response,

@@ -106,7 +106,8 @@ export class RedisStore implements UpdateStore {
         : new Promise<void>((resolve) => this.commands.once('ready', () => resolve()))
     const newest = await this.reader.get(COUNTER)
     await commandsReady
-    void this.readLoop(`${Number(newest ?? 0)}-0`)
+    // The loop catches its own errors and retries until the store closes.
+    this.readLoop(`${Number(newest ?? 0)}-0`).catch(() => {})
   }
 
   async append(update: NewUpdate): Promise<StoredUpdate> {

@@ -196,12 +196,15 @@ interface Output {
  * notice goes to stderr; the pretty form shows type, id, data and the time since the previous event.
  */
 function createOutput(options: ListenOptions): Output {
-  const notice = (text: string) => process.stderr.write(`${paint('2', `# ${text}`)}\n`)
+  const notice = (text: string) => process.stderr.write(`${paint('2', `# ${visible(text)}`)}\n`)
   if (options.json) {
     return {
+      // JSON escapes C0 controls itself; C1 ones (U+009B is a CSI in some terminals) it leaves raw.
       event: ({ event, data, lastEventId }) =>
-        process.stdout.write(`${JSON.stringify({ type: event ?? 'message', data, lastEventId })}\n`),
-      comment: (text) => process.stderr.write(`: ${text}\n`),
+        process.stdout.write(
+          `${JSON.stringify({ type: event ?? 'message', data, lastEventId }).replace(C1, escapeCharacter)}\n`,
+        ),
+      comment: (text) => process.stderr.write(`: ${visible(text)}\n`),
       notice,
     }
   }
@@ -214,18 +217,32 @@ function createOutput(options: ListenOptions): Output {
   }
   return {
     event: ({ event, data, id }) => {
-      const idPart = id === undefined ? '' : ` ${paint('33', `id=${id}`)}`
-      const lines = data.split('\n')
+      const idPart = id === undefined ? '' : ` ${paint('33', `id=${visible(id)}`)}`
+      const lines = data.split('\n').map(visible)
       const rest = lines
         .slice(1)
         .map((line) => `\n${' '.repeat(10)}${line}`)
         .join('')
-      process.stdout.write(`${since()} ${paint('36', event ?? 'message')}${idPart} ${lines[0]}${rest}\n`)
+      process.stdout.write(
+        `${since()} ${paint('36', visible(event ?? 'message'))}${idPart} ${lines[0]}${rest}\n`,
+      )
     },
-    comment: (text) => process.stdout.write(`${since()} ${paint('2', `: ${text}`)}\n`),
+    comment: (text) => process.stdout.write(`${since()} ${paint('2', `: ${visible(text)}`)}\n`),
     notice,
   }
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g
+const C1 = /[\u007f-\u009f]/g
+const escapeCharacter = (character: string) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`
+
+/**
+ * What a server sent, safe to print to a terminal: control characters (escape sequences can set the
+ * title, clear the screen or write the clipboard, OSC 52) shown as `\u001b`, not obeyed. `--raw`
+ * prints the bytes as they came, as curl does.
+ */
+const visible = (text: string) => text.replace(CONTROLS, escapeCharacter)
 
 const colors = process.stdout.isTTY === true && process.env.NO_COLOR === undefined
 

@@ -20,6 +20,7 @@ import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setu
 import { createLlmProxyFromConfig } from './llm-setup.js'
 import { createLogger } from './logger.js'
 import { createMetrics } from './metrics.js'
+import { routeUrl } from './request-target.js'
 import { StatsSampler } from './stats.js'
 import { loadAsset } from './web-assets.js'
 
@@ -47,6 +48,17 @@ const VERSION = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version
 const MERCURE_DISCOVERY = '</.well-known/mercure>; rel="mercure"'
+/**
+ * The pages load only their own scripts, styles and data, are framed by no one (clickjacking) and
+ * send no referrer: with a model's text rendered in them, a script that slipped through would
+ * still have nowhere to load from or send to.
+ */
+const PAGE_SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+}
 
 /** How long clients wait before reconnecting to a gateway that shut down (a restart, a deploy). */
 const SHUTDOWN_RETRY_MS = 1000
@@ -114,7 +126,10 @@ export function createGateway(
       'content-type': asset.contentType,
       'content-length': String(asset.body.length),
       'cache-control': 'no-cache',
-      ...(asset.contentType.startsWith('text/html') ? { link: MERCURE_DISCOVERY } : {}),
+      'x-content-type-options': 'nosniff',
+      ...(asset.contentType.startsWith('text/html')
+        ? { link: MERCURE_DISCOVERY, ...PAGE_SECURITY_HEADERS }
+        : {}),
     })
     response.end(asset.body)
     return true
@@ -147,7 +162,16 @@ export function createGateway(
     request: IncomingMessage | Http2ServerRequest,
     response: NodeResponse,
   ): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://gateway')
+    const url = routeUrl(request.url ?? '/')
+    if (url === undefined) {
+      sendError(
+        response,
+        400,
+        'SG_ERR_BAD_REQUEST',
+        'the request path is not in normal form (a leading //, a dot segment or a backslash)',
+      )
+      return
+    }
     const method = request.method ?? 'GET'
     if (method === 'OPTIONS') {
       answerPreflight(request, response, cors)

@@ -32,7 +32,16 @@ describe('gateway configuration', () => {
 
   it('keeps the LLM routes closed to the network unless keys are given or --no-auth says so', () => {
     expect(() => parseGatewayConfig({ host: '0.0.0.0' })).toThrow(/--api-key/)
-    expect(parseGatewayConfig({ host: '0.0.0.0', apiKey: 'k1 k2' }).apiKey).toEqual(['k1', 'k2'])
+    expect(parseGatewayConfig({ host: '0.0.0.0', apiKey: 'k1,k2' }).apiKey).toEqual(['k1', 'k2'])
+    expect(parseGatewayConfig({ host: '0.0.0.0', apiKey: ['k1', 'k2,k3'] }).apiKey).toEqual([
+      'k1',
+      'k2',
+      'k3',
+    ])
+    // A passphrase is not split into its words, each of which would then be a key: it is refused.
+    expect(() => parseGatewayConfig({ host: '0.0.0.0', apiKey: 'correct horse,battery staple' })).toThrow(
+      /--api-key: a key cannot hold white space/,
+    )
     expect(parseGatewayConfig({ host: '0.0.0.0', auth: false }).auth).toBe(false)
     expect(parseGatewayConfig({ host: '::1' }).host).toBe('::1')
     expect(() => parseGatewayConfig({ upstream: 'ftp://x' })).toThrow(/--upstream: expected an http/)

@@ -69,6 +69,24 @@ const listOfStrings = z
     (Array.isArray(value) ? value : [value]).flatMap((item) => item.split(/[\s,]+/)).filter(Boolean),
   )
 
+/**
+ * Gateway keys: each flag value is one key; a value (the env twin) may list several, separated by
+ * commas. Never split on white space: a passphrase would become its words, each accepted alone.
+ * A key with white space is refused, since it cannot travel as a bearer token.
+ */
+const keyList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (Array.isArray(value) ? value : [value])
+      .flatMap((item) => item.split(','))
+      .map((key) => key.trim())
+      .filter(Boolean),
+  )
+  .refine((keys) => keys.every((key) => !/\s/.test(key)), {
+    message:
+      'a key cannot hold white space (it travels as a bearer token); separate several keys with commas',
+  })
+
 /** Every setting of `streamgate serve`: flags and their STREAMGATE_* environment twins meet here. */
 export const gatewayConfigSchema = z
   .object({
@@ -116,7 +134,7 @@ export const gatewayConfigSchema = z
     /** PEM file of certificate authorities trusted for the upstreams, besides the system's. */
     upstreamCa: z.string().min(1).optional(),
     /** Gateway keys for the LLM routes. */
-    apiKey: listOfStrings.default([]),
+    apiKey: keyList.default([]),
     /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
     auth: flag.default(true),
     resumeGrace: duration.default(30),

@@ -45,15 +45,31 @@ export const verificationKeys = (setup: HubSetup) => ({
   subscriberKey: secretKey(setup.subscriberSecret),
 })
 
-/** A secret, or a PEM public key given inline or as @file. */
+/**
+ * A secret, or a PEM public key, given inline or as @file (without the file's final line end: an
+ * editor's newline is not part of the secret). An HS256 secret shorter than the hash, 32 bytes, is
+ * refused, as RFC 7518 §3.2 requires: a 1-byte secret is guessed at once.
+ */
 function readKeyValue(value: string | undefined, flag: string): string | undefined {
-  if (value === undefined || !value.startsWith('@')) return value
-  try {
-    return readFileSync(value.slice(1), 'utf8')
-  } catch (error) {
-    throw new ConfigError(`${flag}: cannot read ${value.slice(1)} (${(error as NodeJS.ErrnoException).code})`)
+  if (value === undefined) return undefined
+  let key = value
+  if (value.startsWith('@')) {
+    try {
+      key = readFileSync(value.slice(1), 'utf8').replace(/\r?\n$/, '')
+    } catch (error) {
+      throw new ConfigError(
+        `${flag}: cannot read ${value.slice(1)} (${(error as NodeJS.ErrnoException).code})`,
+      )
+    }
   }
+  if (!key.includes('-----BEGIN') && Buffer.byteLength(key) < MIN_SECRET_BYTES)
+    throw new ConfigError(
+      `${flag}: an HS256 secret needs at least ${MIN_SECRET_BYTES} bytes (this one has ${Buffer.byteLength(key)})`,
+    )
+  return key
 }
+
+const MIN_SECRET_BYTES = 32
 
 function openStore(spec: string, historySize: number): UpdateStore {
   if (spec === 'memory') return new MemoryStore(historySize)

@@ -1,5 +1,5 @@
 import { demoUpstream } from '../llm/demo-upstream.js'
-import { anthropic, openai } from '../llm/provider.js'
+import { anthropic, openai, type Provider } from '../llm/provider.js'
 import { createLlmProxy, type LlmObserver } from '../llm/proxy.js'
 import { SharedGenerations } from '../llm/shared-generations.js'
 import { httpUpstream } from '../llm/upstream.js'
@@ -20,13 +20,22 @@ export function createLlmProxyFromConfig(
     ca: config.upstreamCa === undefined ? undefined : upstreamCa(config.upstreamCa),
   }
   const client = createUpstreamClient(clientOptions)
+  const upstream = (flag: string, url: string | undefined, key: string | undefined, provider: Provider) => {
+    if (url === undefined) return demoUpstream(provider)
+    try {
+      return httpUpstream(url, key, provider, clientOptions, client)
+    } catch (error) {
+      throw new ConfigError(`${flag}: ${(error as Error).message}`)
+    }
+  }
   return createLlmProxy({
-    openai: config.upstream
-      ? httpUpstream(config.upstream, config.upstreamKey, openai, clientOptions, client)
-      : demoUpstream(openai),
-    anthropic: config.anthropicUpstream
-      ? httpUpstream(config.anthropicUpstream, config.anthropicUpstreamKey, anthropic, clientOptions, client)
-      : demoUpstream(anthropic),
+    openai: upstream('--upstream', config.upstream, config.upstreamKey, openai),
+    anthropic: upstream(
+      '--anthropic-upstream',
+      config.anthropicUpstream,
+      config.anthropicUpstreamKey,
+      anthropic,
+    ),
     access: {
       apiKeys: config.apiKey,
       requestsPerMinute: config.keyRpm,

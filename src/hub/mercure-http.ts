@@ -138,30 +138,34 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
   }
   const requested = resumeRequested(request, url)
   const subscriber = new Subscriber(selectors, claims?.subscribe ?? [], claims?.payload)
+  // Registered from here on: whatever fails before its stream is attached must unregister it, or
+  // it would keep every later update in its `pending` for ever.
+  let stream: EventStream
   let result: Awaited<ReturnType<Hub['subscribe']>>
   try {
     // A replay holds at most what the stream may buffer for a slow reader.
     const maxReplay = options.streamOptions.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES
     result = await hub.subscribe(subscriber, requested, maxReplay)
+    // Where this subscription resumed: the id asked for, or "earliest" when it was unknown (a gap).
+    const resumedAfter = asHeaderValue(
+      requested === undefined
+        ? ((await hub.store.newestId()) ?? 'earliest')
+        : requested === 'earliest' || !result.known
+          ? 'earliest'
+          : requested.after,
+    )
+    stream = createEventStream(request, response, {
+      ...options.streamOptions,
+      headers: {
+        ...options.streamOptions.headers,
+        'mercure-last-event-id': resumedAfter,
+        'last-event-id': resumedAfter,
+      },
+    })
   } catch (error) {
     hub.remove(subscriber)
     throw error
   }
-  // Where this subscription resumed: the id asked for, or "earliest" when it was unknown (a gap).
-  const resumedAfter =
-    requested === undefined
-      ? ((await hub.store.newestId()) ?? 'earliest')
-      : requested === 'earliest' || !result.known
-        ? 'earliest'
-        : requested.after
-  const stream = createEventStream(request, response, {
-    ...options.streamOptions,
-    headers: {
-      ...options.streamOptions.headers,
-      'mercure-last-event-id': resumedAfter,
-      'last-event-id': resumedAfter,
-    },
-  })
   subscriber.stream = stream
   options.onStream?.(stream, request)
   if (requested !== undefined && requested !== 'earliest' && !result.known) {
@@ -187,6 +191,21 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
       publishPresence(hub, subscriber, false).catch(() => {})
     })
   }
+}
+
+/**
+ * An update id as a header value: ids are IRIs, and a header carries only visible ASCII (Node
+ * refuses anything above U+00FF). Each other character is percent-encoded as UTF-8 — the IRI to
+ * URI mapping of RFC 3987 §3.1. Events carry the id as it is (`id:` lines are UTF-8).
+ */
+export function asHeaderValue(id: string): string {
+  return id.replace(/[^\x21-\x7e]/gu, (character) =>
+    // Buffer, not encodeURIComponent: that throws on a lone surrogate.
+    Array.from(
+      Buffer.from(character, 'utf8'),
+      (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    ).join(''),
+  )
 }
 
 function resumeRequested(request: Request, url: URL): ResumePoint | undefined {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { Access, keyId } from './access.js'
 
@@ -6,8 +7,14 @@ describe('Access', () => {
 
   it('accepts a known key as a bearer token or x-api-key, and nothing else', () => {
     const access = new Access({ ...options, requestsPerMinute: 0, concurrentStreams: 0 })
-    expect(access.admit({ authorization: 'Bearer alpha' })).toMatchObject({ ok: true, keyId: keyId('alpha') })
-    expect(access.admit({ 'x-api-key': 'beta' })).toMatchObject({ ok: true, keyId: keyId('beta') })
+    expect(access.admit({ authorization: 'Bearer alpha' })).toMatchObject({
+      ok: true,
+      keyId: keyId('alpha', options.apiKeys),
+    })
+    expect(access.admit({ 'x-api-key': 'beta' })).toMatchObject({
+      ok: true,
+      keyId: keyId('beta', options.apiKeys),
+    })
     for (const headers of [
       {},
       { authorization: 'Bearer gamma' },
@@ -16,8 +23,16 @@ describe('Access', () => {
     ]) {
       expect(access.admit(headers)).toMatchObject({ ok: false, status: 401 })
     }
-    expect(keyId('alpha')).toMatch(/^key_[0-9a-f]{12}$/)
-    expect(keyId('alpha')).not.toContain('alpha')
+    expect(keyId('alpha', options.apiKeys)).toMatch(/^key_[0-9a-f]{12}$/)
+    expect(keyId('alpha', options.apiKeys)).not.toContain('alpha')
+  })
+
+  it('names a key by a fingerprint that cannot be checked against a word list without every key', () => {
+    const plainHash = (key: string) => `key_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`
+    expect(keyId('alpha', ['alpha', 'beta'])).not.toBe(plainHash('alpha'))
+    expect(keyId('alpha', ['alpha', 'beta'])).not.toBe(keyId('alpha', ['alpha', 'gamma']))
+    // The same keys, in any order, on any node: the same names.
+    expect(keyId('alpha', ['beta', 'alpha'])).toBe(keyId('alpha', ['alpha', 'beta']))
   })
 
   it('counts requests per key in one-minute windows and open requests until released', () => {

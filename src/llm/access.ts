@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 
 export interface AccessOptions {
@@ -16,9 +16,18 @@ export type AccessDecision =
 
 const WINDOW_MS = 60_000
 
-/** A key's public name in logs and metrics: a fingerprint, never the key. */
-export const keyId = (key: string): string =>
-  `key_${createHash('sha256').update(key).digest('hex').slice(0, 12)}`
+/**
+ * A key's public name in logs and metrics: a fingerprint, never the key. Keyed by all the keys
+ * together: a plain hash of one key let a weak key be found from `/metrics` with a word list; this
+ * one cannot be checked without every key, and stays the same across restarts and nodes that have
+ * the same keys.
+ */
+export const keyId = (key: string, allKeys: readonly string[]): string => {
+  const secret = createHash('sha256')
+    .update([...allKeys].sort().join('\n'))
+    .digest()
+  return `key_${createHmac('sha256', secret).update(key).digest('hex').slice(0, 12)}`
+}
 
 /**
  * Who may use the LLM routes, and how much: gateway keys from `Authorization: Bearer` or
@@ -30,7 +39,7 @@ export class Access {
   private readonly open = new Map<string, number>()
 
   constructor(private readonly options: AccessOptions) {
-    this.keys = options.apiKeys.map((key) => ({ digest: digest(key), id: keyId(key) }))
+    this.keys = options.apiKeys.map((key) => ({ digest: digest(key), id: keyId(key, options.apiKeys) }))
   }
 
   /** Checks the key and the limits; on success the caller holds a stream slot until `release`. */

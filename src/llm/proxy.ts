@@ -210,11 +210,17 @@ export function createLlmProxy(options: LlmProxyOptions) {
       const streamOptions = requestJson.stream_options as Record<string, unknown> | undefined
       if (streamOptions?.include_usage !== true) {
         hideUsageChunk = true
-        upstreamBody = Object.hasOwn(requestJson, 'stream_options')
-          ? Buffer.from(
-              JSON.stringify({ ...requestJson, stream_options: { ...streamOptions, include_usage: true } }),
-            )
-          : withUsageRequested(body as Buffer)
+        try {
+          upstreamBody = Object.hasOwn(requestJson, 'stream_options')
+            ? Buffer.from(
+                JSON.stringify({ ...requestJson, stream_options: { ...streamOptions, include_usage: true } }),
+              )
+            : withUsageRequested(body as Buffer)
+        } catch {
+          // JSON.parse takes nesting that JSON.stringify overflows the stack on.
+          exchange.answer(400, 'invalid_request_error', 'the request body nests too deeply')
+          return undefined
+        }
       }
     }
     const generation = generations.create({
@@ -533,12 +539,17 @@ function stateOf(generation: Generation, withText: boolean): SharedGenerationSta
   }
 }
 
-/** `Last-Event-ID` (header, or `last_event_id` in the query) as an event number; NaN when it is not one. */
+/**
+ * `Last-Event-ID` (the header, else `last_event_id` in the query) as an event number; NaN when it
+ * is not one. The header first, as the hub does: an EventSource opened with `?last_event_id=` sends
+ * the id it has seen since in the header when it reconnects, and the query's older one would replay
+ * what it already has.
+ */
 function lastEventIdOf(request: Request, url: URL): number {
   const header = request.headers['last-event-id']
   const value = (
-    url.searchParams.get('last_event_id') ??
     (Array.isArray(header) ? header[0] : header) ??
+    url.searchParams.get('last_event_id') ??
     '0'
   ).trim()
   return /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN

@@ -71,9 +71,19 @@ export function httpUpstream(
         : isAzure(base)
           ? { 'api-key': key }
           : { authorization: `Bearer ${key}` }
+  // Credentials in the URL (a model server behind a reverse proxy with basic authentication).
+  if (base.username !== '' || base.password !== '') {
+    if (auth.authorization !== undefined)
+      throw new TypeError(
+        'credentials in the URL and a key would both go in the Authorization header: give one',
+      )
+    const credentials = `${decodeURIComponent(base.username)}:${decodeURIComponent(base.password)}`
+    auth.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`
+  }
   return {
     provider,
-    label: base.href,
+    // Shown on public pages: never the credentials, nor the query (a key may ride in it).
+    label: `${base.origin}${base.pathname}`,
     request: ({ path, method, headers, body, signal }) => {
       const request = {
         method,

@@ -29,6 +29,9 @@ export function sendJson(
   contentType = 'application/json; charset=utf-8',
 ): void {
   const body = JSON.stringify(value)
+  // A writeHead that threw (a header Node refused) has already set its own reason phrase: a 500
+  // after it would go out as `500 OK`. Cleared, the phrase is the status code's own.
+  if (!('stream' in response)) response.statusMessage = ''
   ;(response as ServerResponse).writeHead(status, {
     'content-type': contentType,
     'cache-control': 'no-store',

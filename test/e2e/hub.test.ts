@@ -1,8 +1,17 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { EventSource } from 'eventsource'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signToken } from '../../src/hub/authorization.js'
-import { type GatewayProcess, runCli, startGateway, TEST_SECRET } from '../helpers/gateway-process.js'
+import {
+  CLI,
+  type GatewayProcess,
+  hermeticEnv,
+  runCli,
+  startGateway,
+  TEST_SECRET,
+} from '../helpers/gateway-process.js'
 import { publish, publisherToken, subscribe, subscriberToken } from '../helpers/hub.js'
 
 let gateway: GatewayProcess
@@ -48,14 +57,22 @@ describe('public delivery', () => {
 
   it('delivers to streamgate listen', async () => {
     const topic = freshTopic()
-    const listening = runCli([
-      'listen',
-      '--json',
-      '--max-events',
-      '1',
-      `${hub}?match=${encodeURIComponent(topic)}`,
-    ])
-    await new Promise((resolve) => setTimeout(resolve, 600))
+    const listen = spawn(
+      process.execPath,
+      [CLI, 'listen', '--json', '--max-events', '1', `${hub}?match=${encodeURIComponent(topic)}`],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: hermeticEnv() },
+    )
+    let stdout = ''
+    let stderr = ''
+    listen.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text
+    })
+    listen.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text
+    })
+    const exited = once(listen, 'exit')
+    // Published once the CLI says it is connected (its start-up takes longer on a busy machine).
+    await expect.poll(() => stderr, { timeout: 10_000, interval: 20 }).toMatch(/connected: HTTP 200/)
     const { body: id } = await publish(
       hub,
       [
@@ -64,7 +81,7 @@ describe('public delivery', () => {
       ],
       token,
     )
-    const { code, stdout } = await listening
+    const [code] = await exited
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual({ type: 'message', data: 'to the terminal', lastEventId: id })
   })

@@ -13,6 +13,32 @@ afterAll(async () => {
 })
 
 describe('streamgate listen', () => {
+  it('shows the control characters a server sends instead of handing them to the terminal', async () => {
+    // A window title, a screen clear and a clipboard write (OSC 52), in every field a server sets.
+    const hostile = '\u001b]0;pwned\u0007\u001b[2J\u001b]52;c;Y3VybCBldmlsfHNo\u0007\u009b31m'
+    const server = await startServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' })
+      response.end(`: ${hostile}\nid: ${hostile}\nevent: ${hostile}\ndata: ${hostile}\n\n`)
+    })
+    try {
+      for (const format of [[], ['--json']]) {
+        const { code, stdout, stderr } = await runCli([
+          'listen',
+          ...format,
+          '--comments',
+          '--no-reconnect',
+          server.url,
+        ])
+        expect(code).toBe(0)
+        expect(stdout + stderr).toContain('\\u001b]0;pwned\\u0007')
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+        expect(stdout + stderr).not.toMatch(/[\u001b\u0007\u009b]/)
+      }
+    } finally {
+      await server.close()
+    }
+  })
+
   it('--json --no-reconnect prints the 12 events as JSON lines, notices on stderr, and exits 0', async () => {
     const { code, stdout, stderr } = await runCli([
       'listen',

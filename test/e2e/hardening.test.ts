@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
+import { type GatewayProcess, runCli, startGateway } from '../helpers/gateway-process.js'
+import { rawExchange, rawGet } from '../helpers/raw-http.js'
+
+// Rows of the security review (issue #21), each against a real gateway over loopback.
+
+let upstream: FakeUpstream
+let gateway: GatewayProcess
+const directory = mkdtempSync(join(tmpdir(), 'streamgate-hardening-'))
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream()
+  upstream.scenario.tokens = Array.from({ length: 20 }, (_, index) => ` t${index}`)
+  gateway = await startGateway(['--upstream', upstream.openaiUrl, '--upstream-key', UPSTREAM_KEY])
+})
+
+afterAll(async () => {
+  await gateway?.stop()
+  await upstream?.close()
+  rmSync(directory, { recursive: true, force: true })
+})
+
+const leakyChat = (leaky: GatewayProcess) =>
+  fetch(`${leaky.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', messages: [] }),
+  })
+
+const chat = (body: string, headers: Record<string, string> = {}) =>
+  fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  })
+
+describe('what is public', () => {
+  it('/api/info names the upstream without its credentials or query, and the credentials go as Basic', async () => {
+    // Credentials and a key in the upstream URL, as an operator in a hurry writes it.
+    const withSecrets = new URL(upstream.openaiUrl)
+    withSecrets.username = 'model-user'
+    withSecrets.password = 'model-secret'
+    withSecrets.search = '?api-key=query-secret'
+    const leaky = await startGateway(['--upstream', withSecrets.href])
+    try {
+      const info = await (await fetch(`${leaky.url}/api/info`)).text()
+      expect(info).not.toMatch(/model-user|model-secret|query-secret/)
+      expect(JSON.parse(info).upstreams.openai).toBe(upstream.openaiUrl)
+      // The fake upstream wants its bearer key: its 401 comes back as it is, and shows what it was sent.
+      await (await leakyChat(leaky)).text()
+      expect(upstream.requests.at(-1)?.headers.authorization).toBe(
+        `Basic ${Buffer.from('model-user:model-secret').toString('base64')}`,
+      )
+      expect(upstream.requests.at(-1)?.path).toBe('/v1/chat/completions?api-key=query-secret')
+    } finally {
+      await leaky.stop()
+    }
+  })
+})
+
+describe('the pages', () => {
+  it('are sent with a content security policy, no framing, no sniffing and no referrer', async () => {
+    for (const page of ['/', '/live', '/dashboard']) {
+      const response = await fetch(`${gateway.url}${page}`)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-security-policy')).toMatch(
+        /default-src 'self'.*frame-ancestors 'none'/,
+      )
+      expect(response.headers.get('x-frame-options')).toBe('DENY')
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer')
+      // Nothing inline that the policy would block.
+      expect(await response.text()).not.toMatch(/ style=|<script(?![^>]*\ssrc=)|<style|\son[a-z]+=/i)
+    }
+  })
+})
+
+describe('paths that are not in normal form', () => {
+  it.each([
+    '//evil/metrics',
+    '/v1/../metrics',
+    '/web/%2e%2e/metrics',
+    '/api/%2E%2E/api/stats',
+    '/x\\..\\metrics',
+  ])('%s is refused with 400, not routed to what it resolves to', async (path) => {
+    const [response] = await rawExchange(gateway.url, rawGet(path, { connection: 'close' }))
+    expect(response?.status).toBe(400)
+    expect(response?.body).toMatch(/not in normal form/)
+  })
+})
+
+describe('requests that cost the gateway more than they should', () => {
+  it('a deeply nested body with stream_options is a 400, not a stack overflow and a 500', async () => {
+    const nested = `${'['.repeat(20_000)}${']'.repeat(20_000)}`
+    const response = await chat(`{"model":"m","stream":true,"stream_options":{},"x":${nested},"messages":[]}`)
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(
+      /nests too deeply/,
+    )
+  })
+})
+
+describe('resuming a generation', () => {
+  it('takes the Last-Event-ID header over ?last_event_id=, as the hub does (an EventSource reconnecting)', async () => {
+    const first = await chat(JSON.stringify({ model: 'm', stream: true, messages: [] }))
+    const id = first.headers.get('streamgate-generation-id')
+    const events = (await first.text()).match(/^id: \d+$/gm)?.length ?? 0
+    expect(events).toBeGreaterThan(10)
+    const resumed = await fetch(`${gateway.url}/v1/generations/${id}/stream?last_event_id=2`, {
+      headers: { 'last-event-id': String(events - 1) },
+    })
+    expect((await resumed.text()).match(/^id: \d+$/gm)).toEqual([`id: ${events}`])
+  })
+})
+
+describe('configuration slips', () => {
+  it('refuses an HS256 secret shorter than 32 bytes, and reads a secret file without its final newline', async () => {
+    const short = await runCli(['serve', '--port', '0', '--store', 'memory', '--jwt-secret', 'x'])
+    expect(short.code).toBe(2)
+    expect(short.stderr).toMatch(/--jwt-secret: an HS256 secret needs at least 32 bytes \(this one has 1\)/)
+    const file = join(directory, 'secret')
+    writeFileSync(file, 'a-secret-of-thirty-two-bytes-yes\n')
+    const served = await startGateway(['--jwt-secret', `@${file}`])
+    try {
+      const minted = await runCli(['token', '--secret', 'a-secret-of-thirty-two-bytes-yes', '--publish', '*'])
+      const published = await fetch(`${served.url}/.well-known/mercure`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${minted.stdout.trim()}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'topic=t&data=x',
+      })
+      expect(published.status).toBe(200)
+    } finally {
+      await served.stop()
+    }
+  })
+})

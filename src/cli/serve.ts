@@ -81,7 +81,9 @@ export function serveCommand(): Command {
         'requests and streams open at once per client address (default 0: unlimited)',
       ),
     )
-    .addOption(flag('--max-topics <n>', 'topic selectors per hub subscription (default 100)'))
+    .addOption(
+      flag('--max-topics <n>', 'topic selectors per hub subscription, and topics per update (default 100)'),
+    )
     .addOption(
       flag('--header-timeout <seconds>', 'time a client has to send its request headers (default 10)'),
     )

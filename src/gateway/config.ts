@@ -144,7 +144,7 @@ export const gatewayConfigSchema = z
     keyConcurrency: integer(0, 1_000_000).default(0),
     /** Requests in progress (open streams included) per client address; 0 = unlimited. */
     maxConnectionsPerIp: integer(0, 10_000_000).default(0),
-    /** Topic selectors per hub subscription. */
+    /** Topic selectors per hub subscription, and topics per published update. */
     maxTopics: integer(1, 10_000).default(100),
     /** Seconds a client may take to send its request headers (slowloris defence). */
     headerTimeout: z.coerce.number().positive().max(600).default(10),

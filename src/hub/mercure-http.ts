@@ -235,7 +235,7 @@ async function publish(hub: Hub, options: MercureOptions, request: Request, resp
   const contentType = String(request.headers['content-type'] ?? '')
   checkMediaType(contentType)
   const body = await readBody(request, options.maxBody)
-  const update = parsePublishBody(contentType, body)
+  const update = parsePublishBody(contentType, body, options.maxTopics ?? MAX_SELECTORS)
   const denied = update.topics.find(
     (topic) => !claims.publish.some((selector) => selectorMatches(selector, topic)),
   )

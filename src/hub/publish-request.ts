@@ -23,8 +23,8 @@ const LONE_SURROGATE = /\p{Cs}/u
  * Parses the body of a Mercure publish, form-encoded or JSON, into an update; checks every field
  * before anything is stored, so that a refused request publishes nothing.
  */
-export function parsePublishBody(contentType: string, body: Uint8Array): NewUpdate {
-  return toUpdate(checkMediaType(contentType) === 'form' ? parseForm(body) : parseJson(body))
+export function parsePublishBody(contentType: string, body: Uint8Array, maxTopics = 100): NewUpdate {
+  return toUpdate(checkMediaType(contentType) === 'form' ? parseForm(body) : parseJson(body), maxTopics)
 }
 
 /** The two encodings a publisher may use; anything else is refused before the body is read. */
@@ -96,7 +96,7 @@ function parseJson(body: Uint8Array): Fields {
   return fields
 }
 
-function toUpdate(fields: Fields): NewUpdate {
+function toUpdate(fields: Fields, maxTopics: number): NewUpdate {
   for (const name of SINGLE_FIELDS) {
     if ((fields.get(name)?.length ?? 0) > 1) {
       throw new PublishError(400, 'SG_ERR_BAD_REQUEST', `the field ${name} may appear only once`)
@@ -105,6 +105,14 @@ function toUpdate(fields: Fields): NewUpdate {
   const topics = fields.get('topic') ?? []
   if (topics.length === 0 || topics.some((topic) => topic === '')) {
     throw new PublishError(400, 'SG_ERR_BAD_REQUEST', 'at least one non-empty topic is required')
+  }
+  // Every topic is matched against every subscriber's selectors: the work of one publish is bounded.
+  if (topics.length > maxTopics) {
+    throw new PublishError(
+      400,
+      'SG_ERR_TOO_MANY_TOPICS',
+      `at most ${maxTopics} topics per update (--max-topics); this one has ${topics.length}`,
+    )
   }
   const single = (name: (typeof SINGLE_FIELDS)[number]) => fields.get(name)?.[0]
   for (const [name, values] of [

@@ -20,6 +20,12 @@ export function serveCommand(): Command {
     .addOption(flag('--cors-origin <origin...>', 'origins allowed to read streams (default *)'))
     .addOption(
       flag(
+        '--publish-origin <origin...>',
+        'origins whose pages may publish with the Mercure cookie (default none)',
+      ),
+    )
+    .addOption(
+      flag(
         '--subscriber-buffer <size>',
         'bytes queued for a slow client before it is cut off (default 256KiB)',
       ),

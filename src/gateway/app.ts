@@ -90,6 +90,7 @@ export function createGateway(
     maxBody: config.maxBody,
     subscriptions: config.subscriptions,
     maxTopics: config.maxTopics,
+    publishOrigins: config.publishOrigin,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })

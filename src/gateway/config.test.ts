@@ -8,6 +8,7 @@ describe('gateway configuration', () => {
       host: '127.0.0.1',
       heartbeat: 15,
       corsOrigin: ['*'],
+      publishOrigin: [],
       subscriberBuffer: 256 * 1024,
       logLevel: 'info',
       store: 'sqlite:./.streamgate/hub.db',

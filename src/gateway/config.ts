@@ -95,6 +95,8 @@ export const gatewayConfigSchema = z
     /** Seconds of silence after which a stream gets a heartbeat comment. */
     heartbeat: z.coerce.number().positive().max(3600).default(15),
     corsOrigin: listOfStrings.default(['*']),
+    /** Origins whose pages may publish with the Mercure cookie; none by default. */
+    publishOrigin: listOfStrings.default([]),
     subscriberBuffer: byteSize.default(256 * 1024),
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),

@@ -14,6 +14,8 @@ export interface Claims {
   subscribe: TopicSelector[]
   /** The `mercure.payload` claim, shown in the subscriptions API. */
   payload: unknown
+  /** When the token expires (`exp`, milliseconds since the epoch); Infinity without one. */
+  expiresAt: number
 }
 
 export interface VerificationKey {
@@ -89,7 +91,8 @@ export async function verifyToken(token: string, verification: VerificationKey):
           : 'the token is invalid'
     throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', reason)
   }
-  const claims: Claims = { publish: [], subscribe: [], payload: undefined }
+  const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+  const claims: Claims = { publish: [], subscribe: [], payload: undefined, expiresAt }
   const mercure = payload.mercure as { publish?: unknown; subscribe?: unknown; payload?: unknown } | undefined
   claims.publish.push(...selectorsOf(mercure?.publish))
   claims.subscribe.push(...selectorsOf(mercure?.subscribe))
@@ -101,7 +104,6 @@ export async function verifyToken(token: string, verification: VerificationKey):
     if (detail.actions.includes('subscribe')) claims.subscribe.push(...selectorsOf(detail.locations))
   }
   if (cache.size >= MAX_VERIFIED_TOKENS) cache.delete(cache.keys().next().value as string)
-  const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
   cache.set(token, {
     claims: Object.freeze(claims),
     until: Math.min(expiresAt, Date.now() + VERIFIED_FOR_MS),

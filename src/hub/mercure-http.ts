@@ -43,8 +43,14 @@ export interface MercureOptions {
   streamOptions: EventStreamOptions
   /** Publish presence updates and answer the active subscriptions API. */
   subscriptions?: boolean
-  /** Topic selectors one subscription may hold (default 100). */
+  /** Topic selectors one subscription may hold, and topics one update may have (default 100). */
   maxTopics?: number
+  /**
+   * Origins whose pages may publish with a token in the Mercure cookie (`publish_origins` of the
+   * reference hub). A browser sends the cookie with a form posted from any site: without this
+   * check, any page a logged-in user opens could publish in their name (CSRF). Default: none.
+   */
+  publishOrigins?: readonly string[]
   /** Each subscription's stream, for the application's registry (logs, shutdown). */
   onStream?: (stream: EventStream, request: Request) => void
 }
@@ -184,6 +190,7 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
     return
   }
   hub.attach(subscriber, result.history)
+  endAtExpiry(stream, claims?.expiresAt ?? Number.POSITIVE_INFINITY)
   if (options.subscriptions) {
     await publishPresence(hub, subscriber, true)
     // At shutdown the store may already be closed: the departure is then simply not recorded.
@@ -191,6 +198,23 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
       publishPresence(hub, subscriber, false).catch(() => {})
     })
   }
+}
+
+/**
+ * A subscription lives no longer than its token, as in the reference hub: at `exp` the stream ends
+ * (with no `retry`: the client reconnects at its own pace with a new token). One timer per
+ * subscriber that has a token with an expiry, cleared when the stream closes first.
+ */
+function endAtExpiry(stream: EventStream, expiresAt: number): void {
+  if (!Number.isFinite(expiresAt)) return
+  // setTimeout holds at most 2^31 - 1 ms (24.8 days): a later expiry is checked again then.
+  const wait = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1)
+  const timer = setTimeout(() => {
+    if (Date.now() >= expiresAt) stream.close()
+    else endAtExpiry(stream, expiresAt)
+  }, wait)
+  timer.unref()
+  stream.onClose(() => clearTimeout(timer))
 }
 
 /**
@@ -225,6 +249,16 @@ async function publish(hub: Hub, options: MercureOptions, request: Request, resp
   const claims = await claimsOf(request, options.publisherKey)
   if (claims === undefined)
     throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'publishing requires a token')
+  if (!/^Bearer\s+\S+$/i.test(request.headers.authorization ?? '')) {
+    const origin = request.headers.origin
+    if (origin === undefined || !(options.publishOrigins ?? []).includes(origin)) {
+      throw new AuthorizationError(
+        403,
+        'SG_ERR_FORBIDDEN',
+        `a publish authorized by a cookie must come from an origin allowed by --publish-origin (this one: ${origin ?? 'none'})`,
+      )
+    }
+  }
   if (claims.publish.length === 0) {
     throw new AuthorizationError(
       403,

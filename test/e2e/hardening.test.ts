@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
-import { type GatewayProcess, runCli, startGateway } from '../helpers/gateway-process.js'
+import { type GatewayProcess, runCli, startGateway, TEST_SECRET } from '../helpers/gateway-process.js'
 import { rawExchange, rawGet } from '../helpers/raw-http.js'
 
 // Rows of the security review (issue #21), each against a real gateway over loopback.
@@ -15,7 +16,14 @@ const directory = mkdtempSync(join(tmpdir(), 'streamgate-hardening-'))
 beforeAll(async () => {
   upstream = await startFakeUpstream()
   upstream.scenario.tokens = Array.from({ length: 20 }, (_, index) => ` t${index}`)
-  gateway = await startGateway(['--upstream', upstream.openaiUrl, '--upstream-key', UPSTREAM_KEY])
+  gateway = await startGateway([
+    '--upstream',
+    upstream.openaiUrl,
+    '--upstream-key',
+    UPSTREAM_KEY,
+    '--publish-origin',
+    'https://app.example',
+  ])
 })
 
 afterAll(async () => {
@@ -114,6 +122,60 @@ describe('resuming a generation', () => {
       headers: { 'last-event-id': String(events - 1) },
     })
     expect((await resumed.text()).match(/^id: \d+$/gm)).toEqual([`id: ${events}`])
+  })
+})
+
+describe('authorization that ends', () => {
+  it('ends a subscription when its token expires, as the reference hub does', async () => {
+    const token = await new SignJWT({ mercure: { subscribe: ['*'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(new TextEncoder().encode(TEST_SECRET))
+    const started = performance.now()
+    const response = await fetch(`${gateway.url}/.well-known/mercure?match=https://example.com/expiring`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(response.status).toBe(200)
+    await response.text()
+    const seconds = (performance.now() - started) / 1000
+    expect(seconds).toBeGreaterThan(0.9)
+    expect(seconds).toBeLessThan(4)
+  })
+})
+
+describe('cross-site publishing', () => {
+  it('takes a publish authorized by the cookie only from an origin of --publish-origin', async () => {
+    const token = await new SignJWT({ mercure: { publish: ['*'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(TEST_SECRET))
+    const post = (headers: Record<string, string>) =>
+      fetch(`${gateway.url}/.well-known/mercure`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'topic=https://example.com/csrf&data=x',
+      })
+    const cookie = `mercureAuthorization=${token}`
+    const elsewhere = await post({ cookie, origin: 'https://evil.example' })
+    expect(elsewhere.status).toBe(403)
+    expect(await elsewhere.text()).toMatch(/--publish-origin/)
+    expect((await post({ cookie })).status).toBe(403)
+    expect((await post({ cookie, origin: 'https://app.example' })).status).toBe(200)
+    // A bearer token is not sent by a browser on its own: no origin needed.
+    expect((await post({ authorization: `Bearer ${token}` })).status).toBe(200)
+  })
+})
+
+describe('two processes on one sqlite file (an overlapping deploy)', () => {
+  it('the second refuses to start with the reason; once the first is gone, it starts', async () => {
+    const store = `sqlite:${join(directory, 'hub.db')}`
+    const first = await startGateway(['--store', store])
+    const second = await runCli(['serve', '--port', '0', '--store', store, '--jwt-secret', TEST_SECRET])
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/hub\.db is in use by another process: one gateway per sqlite file/)
+    await first.stop()
+    const third = await startGateway(['--store', store])
+    expect((await fetch(`${third.url}/healthz`)).status).toBe(200)
+    await third.stop()
   })
 })
 

@@ -29,6 +29,21 @@ interface Pending {
   reject: (error: Error) => void
 }
 
+/** How long a second process waits for the file before it gives up. */
+const LOCK_WAIT_MS = 2000
+
+/** The sqlite file is held by another process. */
+export class StoreLockedError extends Error {
+  readonly code = 'SG_ERR_STORE_LOCKED'
+
+  constructor(path: string) {
+    super(
+      `${path} is in use by another process: one gateway per sqlite file (several gateways share a hub through the Redis store)`,
+    )
+    this.name = 'StoreLockedError'
+  }
+}
+
 /** Rows read per query while looking for updates that match a subscriber. */
 const PAGE_ROWS = 500
 
@@ -48,8 +63,21 @@ export class SqliteStore implements UpdateStore {
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.database = new Database(path)
-    this.database.pragma('journal_mode = WAL')
+    this.database = new Database(path, { timeout: LOCK_WAIT_MS })
+    // One process owns the file: the sequence of updates is kept in memory, so a second process
+    // appending to the same file would make each refuse the other's next sequence numbers (an
+    // overlapping deploy answered 500 to every publish). The exclusive lock, taken by the first
+    // write below and held until the process ends (the OS drops it even after a crash), makes a
+    // second process fail at start instead.
+    this.database.pragma('locking_mode = EXCLUSIVE')
+    try {
+      this.database.pragma('journal_mode = WAL')
+      this.database.exec('BEGIN IMMEDIATE; COMMIT')
+    } catch (error) {
+      this.database.close()
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error
+      throw new StoreLockedError(path)
+    }
     this.database.pragma('synchronous = NORMAL')
     this.database.exec(`
       CREATE TABLE IF NOT EXISTS updates (

@@ -1,7 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { Hub } from '../hub/hub.js'
 import type { Generation } from '../llm/generation.js'
-import { subscribersPerTopic } from './stats.js'
 
 /** Topics labelled one by one; the rest are summed under "other", so the label set stays bounded. */
 const TOPIC_LABELS = 50
@@ -55,7 +54,7 @@ export function createMetrics(hub: Hub, openStreams: () => number) {
     registers: [registry],
     collect() {
       this.reset()
-      for (const [topic, count] of Object.entries(subscribersPerTopic(hub, TOPIC_LABELS)))
+      for (const [topic, count] of Object.entries(hub.selectorCounts.top(TOPIC_LABELS)))
         this.set({ topic }, count)
     },
   })

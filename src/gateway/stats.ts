@@ -1,5 +1,4 @@
 import type { Hub } from '../hub/hub.js'
-import { selectorSource } from '../hub/topic-selector.js'
 
 /** One sample of the gateway's activity, as the dashboard shows it. */
 export interface StatsSample {
@@ -7,7 +6,10 @@ export interface StatsSample {
   time: number
   connections: number
   subscribers: number
-  /** The largest topic selectors by subscriber count; the rest summed as "other". */
+  /**
+   * The largest topic selectors by subscriber count, the rest summed as "other"; the selectors of
+   * subscriptions with private access as one count (see SelectorCounts).
+   */
   subscribersPerTopic: Record<string, number>
   updatesPerSecond: number
   deliveriesPerSecond: number
@@ -18,22 +20,6 @@ const SAMPLE_MS = 1000
 const KEPT_SAMPLES = 120
 /** Topic selectors listed one by one in a sample. */
 const TOPICS = 20
-
-/** Subscribers per topic selector: the `limit` largest by name, the rest under "other". */
-export function subscribersPerTopic(hub: Hub, limit: number): Record<string, number> {
-  const counts = new Map<string, number>()
-  for (const subscriber of hub.subscribers) {
-    for (const selector of subscriber.selectors) {
-      const label = selectorSource(selector)
-      counts.set(label, (counts.get(label) ?? 0) + 1)
-    }
-  }
-  const sorted = [...counts].sort((a, b) => b[1] - a[1])
-  const result = Object.fromEntries(sorted.slice(0, limit))
-  const rest = sorted.slice(limit).reduce((sum, [, count]) => sum + count, 0)
-  if (rest > 0) result.other = rest
-  return result
-}
 
 /**
  * A sample per second of connections, subscribers, rates and generations, the last two minutes
@@ -60,7 +46,7 @@ export class StatsSampler {
   get latest(): StatsSample {
     return {
       ...(this.history.at(-1) as StatsSample),
-      subscribersPerTopic: subscribersPerTopic(this.hub, TOPICS),
+      subscribersPerTopic: this.hub.selectorCounts.top(TOPICS),
     }
   }
 
@@ -83,8 +69,7 @@ export class StatsSampler {
       time: now,
       connections: this.connections(),
       subscribers: this.hub.subscribers.size,
-      // A walk over every subscriber: only while a dashboard watches (`latest` counts on demand).
-      subscribersPerTopic: this.listeners.size > 0 ? subscribersPerTopic(this.hub, TOPICS) : {},
+      subscribersPerTopic: this.listeners.size > 0 ? this.hub.selectorCounts.top(TOPICS) : {},
       updatesPerSecond: Math.round((updates - this.previous.updates) / seconds),
       deliveriesPerSecond: Math.round((deliveries - this.previous.deliveries) / seconds),
       activeGenerations: this.activeGenerations(),

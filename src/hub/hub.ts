@@ -1,5 +1,6 @@
 import { encodeEvent } from '../protocol/encoder.js'
 import { EncodedEvent } from '../server/encoded-event.js'
+import { SelectorCounts } from './selector-counts.js'
 import type { HistoryBounds, ResumePoint, UpdateStore } from './store/store.js'
 import type { Subscriber } from './subscriber.js'
 import type { NewUpdate, StoredUpdate } from './update.js'
@@ -33,7 +34,9 @@ export interface HubStats {
 }
 
 export class Hub {
-  readonly subscribers = new Set<Subscriber>()
+  readonly #subscribers = new Set<Subscriber>()
+  /** Subscribers per topic selector, for the stats pages and metrics (what they may show). */
+  readonly selectorCounts = new SelectorCounts()
   readonly stats: HubStats = {
     updates: 0,
     deliveries: 0,
@@ -87,7 +90,7 @@ export class Hub {
     from: ResumePoint | undefined,
     maxBytes = Number.POSITIVE_INFINITY,
   ): Promise<{ known: boolean; history: StoredUpdate[]; cut: boolean }> {
-    this.subscribers.add(subscriber)
+    this.#enroll(subscriber)
     subscriber.lastSequence = await this.store.newestSequence()
     if (from === undefined) return { known: true, history: [], cut: false }
     this.stats.resumeRequests++
@@ -100,7 +103,7 @@ export class Hub {
         history.push(update)
         bytes += update.data.length
         if (bytes >= maxBytes) {
-          this.subscribers.delete(subscriber)
+          this.#drop(subscriber)
           return { known, history, cut: true }
         }
       }
@@ -120,7 +123,7 @@ export class Hub {
     subscriber.pending = undefined
     for (const update of pending) this.deliver(subscriber, update, encodeUpdate(update))
     stream.onClose((reason) => {
-      this.subscribers.delete(subscriber)
+      this.#drop(subscriber)
       if (reason === 'overflow') this.stats.slowSubscriberDisconnects++
     })
   }
@@ -131,7 +134,23 @@ export class Hub {
   }
 
   remove(subscriber: Subscriber): void {
-    this.subscribers.delete(subscriber)
+    this.#drop(subscriber)
+  }
+
+  /** Every registered subscriber. */
+  get subscribers(): ReadonlySet<Subscriber> {
+    return this.#subscribers
+  }
+
+  #enroll(subscriber: Subscriber): void {
+    if (this.#subscribers.has(subscriber)) return
+    this.#subscribers.add(subscriber)
+    this.selectorCounts.add(subscriber)
+  }
+
+  #drop(subscriber: Subscriber): void {
+    if (!this.#subscribers.delete(subscriber)) return
+    this.selectorCounts.remove(subscriber)
   }
 
   async close(): Promise<void> {

@@ -87,6 +87,29 @@ describe('the pages', () => {
   })
 })
 
+describe('the public counts', () => {
+  it('/api/stats and /metrics never name the selectors of a subscription that may see private updates', async () => {
+    const inbox = 'https://example.com/users/alice/private-inbox'
+    const token = await new SignJWT({ mercure: { subscribe: [inbox] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(TEST_SECRET))
+    const subscription = new AbortController()
+    const response = await fetch(`${gateway.url}/.well-known/mercure?match=${encodeURIComponent(inbox)}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: subscription.signal,
+    })
+    expect(response.status).toBe(200)
+    try {
+      const stats = await (await fetch(`${gateway.url}/api/stats`)).text()
+      const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
+      expect(stats + metrics).not.toMatch(/alice/)
+      expect(JSON.parse(stats).latest.subscribersPerTopic['(subscriptions with private access)']).toBe(1)
+    } finally {
+      subscription.abort()
+    }
+  })
+})
+
 describe('paths that are not in normal form', () => {
   it.each([
     '//evil/metrics',

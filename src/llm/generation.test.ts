@@ -193,3 +193,27 @@ describe('Generation', () => {
     expect(done.text()).toBe('')
   })
 })
+
+describe('Generation text', () => {
+  it('parses each kept event once however often the text or usage is asked for', async () => {
+    const parsed = { count: 0 }
+    const provider = {
+      ...testGenerationOptions.provider,
+      textOf(data: unknown) {
+        parsed.count++
+        return testGenerationOptions.provider.textOf(data)
+      },
+    }
+    const running = new Generation({ ...testGenerationOptions, provider })
+    running.relay(['one', ' two'].map(chunk))
+    await tick()
+    expect(running.text()).toBe('one two')
+    expect(running.text()).toBe('one two')
+    expect(parsed.count).toBe(2)
+    running.relay([' three'].map(chunk))
+    await tick()
+    running.usage()
+    expect(running.text()).toBe('one two three')
+    expect(parsed.count).toBe(3)
+  })
+})

@@ -58,6 +58,9 @@ export class Generation {
   private followers = 0
   /** No longer kept by the gateway: the memory goes back once no follower reads it. */
   private forgotten = false
+  /** The text of the events up to `textThrough` (see `text`). */
+  private textSoFar = ''
+  private textThrough = 0
   /** Events of the read being relayed, not yet numbered and written (see `relay`). */
   private pending: Buffer[] = []
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
@@ -180,12 +183,18 @@ export class Generation {
     this.settle()
   }
 
-  /** The text of the answer so far, read from the kept events. */
+  /**
+   * The text of the answer so far, read from the kept events. Each event is parsed once, when first
+   * asked for: parsing all of them for every `GET /v1/generations/{id}` (or every usage estimate)
+   * took 0.5–2.2 s per request on a 32 MiB generation.
+   */
   text(): string {
-    let text = ''
-    for (let id = 1; id <= this.eventCount; id++)
-      text += this.provider.textOf(eventJson(this.kept.text(this.offsetAfter(id - 1), this.offsetAfter(id))))
-    return text
+    for (let id = this.textThrough + 1; id <= this.eventCount; id++)
+      this.textSoFar += this.provider.textOf(
+        eventJson(this.kept.text(this.offsetAfter(id - 1), this.offsetAfter(id))),
+      )
+    this.textThrough = this.eventCount
+    return this.textSoFar
   }
 
   /** The kept events after `afterId`, in a new buffer. */

@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { EventSource } from 'eventsource'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signToken } from '../../src/hub/authorization.js'
 import {
-  CLI,
   type GatewayProcess,
-  hermeticEnv,
   runCli,
+  startCli,
   startGateway,
   TEST_SECRET,
 } from '../helpers/gateway-process.js'
@@ -57,22 +54,17 @@ describe('public delivery', () => {
 
   it('delivers to streamgate listen', async () => {
     const topic = freshTopic()
-    const listen = spawn(
-      process.execPath,
-      [CLI, 'listen', '--json', '--max-events', '1', `${hub}?match=${encodeURIComponent(topic)}`],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: hermeticEnv() },
-    )
-    let stdout = ''
-    let stderr = ''
-    listen.stdout.setEncoding('utf8').on('data', (text: string) => {
-      stdout += text
-    })
-    listen.stderr.setEncoding('utf8').on('data', (text: string) => {
-      stderr += text
-    })
-    const exited = once(listen, 'exit')
+    const listen = startCli([
+      'listen',
+      '--json',
+      '--max-events',
+      '1',
+      `${hub}?match=${encodeURIComponent(topic)}`,
+    ])
     // Published once the CLI says it is connected (its start-up takes longer on a busy machine).
-    await expect.poll(() => stderr, { timeout: 10_000, interval: 20 }).toMatch(/connected: HTTP 200/)
+    await expect
+      .poll(() => listen.output.stderr, { timeout: 10_000, interval: 20 })
+      .toMatch(/connected: HTTP 200/)
     const { body: id } = await publish(
       hub,
       [
@@ -81,7 +73,7 @@ describe('public delivery', () => {
       ],
       token,
     )
-    const [code] = await exited
+    const { code, stdout } = await listen.done
     expect(code).toBe(0)
     expect(JSON.parse(stdout)).toEqual({ type: 'message', data: 'to the terminal', lastEventId: id })
   })

@@ -82,25 +82,37 @@ export function hermeticEnv(): NodeJS.ProcessEnv {
 }
 
 /** Runs the CLI to completion. */
-export async function runCli(
+export function runCli(
   args: string[],
   options: { input?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return startCli(args, options).done
+}
+
+/** Starts the CLI: what it has printed so far, and its end. */
+export function startCli(
+  args: string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): {
+  output: { stdout: string; stderr: string }
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>
+} {
   const child = spawn(process.execPath, [CLI, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: hermeticEnv(),
   })
-  let stdout = ''
-  let stderr = ''
+  const output = { stdout: '', stderr: '' }
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
-    stdout += text
+    output.stdout += text
   })
   child.stderr.setEncoding('utf8').on('data', (text: string) => {
-    stderr += text
+    output.stderr += text
   })
   child.stdin.end(options.input ?? '')
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000)
-  const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(timer)
-  return { code, stdout, stderr }
+  const done = once(child, 'exit').then(([code]) => {
+    clearTimeout(timer)
+    return { code: code as number | null, ...output }
+  })
+  return { output, done }
 }

@@ -42,6 +42,12 @@ export interface LlmObserver {
 const UPSTREAM_HEADER_WAIT_MS = 1000
 /** Bytes of events a generation keeps at most. */
 const MAX_GENERATION_BYTES = 32 * 1024 * 1024
+/**
+ * Levels of nesting a request body may have: far beyond any chat, and what keeps JSON.stringify
+ * (the body is rewritten to ask for usage) from overflowing the stack — at 20,000 levels it did on
+ * Node 20 (a 500), not on Node 26. One rule on every runtime.
+ */
+const MAX_JSON_DEPTH = 256
 /** Bytes of a non-streamed upstream answer (or an upstream error body) read at most. */
 const MAX_UPSTREAM_BODY = 32 * 1024 * 1024
 const GENERATION_HEADER = 'streamgate-generation-id'
@@ -186,8 +192,16 @@ export function createLlmProxy(options: LlmProxyOptions) {
         else response.destroy()
         return undefined
       }
+      bodyText = body.toString('utf8')
+      if (nestingExceeds(bodyText, MAX_JSON_DEPTH)) {
+        exchange.answer(
+          400,
+          'invalid_request_error',
+          `the request body nests deeper than ${MAX_JSON_DEPTH} levels`,
+        )
+        return undefined
+      }
       try {
-        bodyText = body.toString('utf8')
         const parsed: unknown = JSON.parse(bodyText)
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
           throw new Error('not an object')
@@ -210,17 +224,11 @@ export function createLlmProxy(options: LlmProxyOptions) {
       const streamOptions = requestJson.stream_options as Record<string, unknown> | undefined
       if (streamOptions?.include_usage !== true) {
         hideUsageChunk = true
-        try {
-          upstreamBody = Object.hasOwn(requestJson, 'stream_options')
-            ? Buffer.from(
-                JSON.stringify({ ...requestJson, stream_options: { ...streamOptions, include_usage: true } }),
-              )
-            : withUsageRequested(body as Buffer)
-        } catch {
-          // JSON.parse takes nesting that JSON.stringify overflows the stack on.
-          exchange.answer(400, 'invalid_request_error', 'the request body nests too deeply')
-          return undefined
-        }
+        upstreamBody = Object.hasOwn(requestJson, 'stream_options')
+          ? Buffer.from(
+              JSON.stringify({ ...requestJson, stream_options: { ...streamOptions, include_usage: true } }),
+            )
+          : withUsageRequested(body as Buffer)
       }
     }
     const generation = generations.create({
@@ -702,4 +710,21 @@ async function readUpstreamBody(upstream: UpstreamResponse): Promise<Buffer> {
 function describe(error: unknown): string {
   const code = (error as { code?: unknown }).code
   return typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)
+}
+
+/** Whether JSON text nests deeper than `limit` (brackets outside strings): one linear scan. */
+function nestingExceeds(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (inString) {
+      if (code === 0x5c) index++
+      else if (code === 0x22) inString = false
+    } else if (code === 0x22) inString = true
+    else if (code === 0x5b || code === 0x7b) {
+      if (++depth > limit) return true
+    } else if (code === 0x5d || code === 0x7d) depth--
+  }
+  return false
 }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RedisStore } from '../../src/hub/store/redis.js'
-import { StoreUnavailableError, type UpdateStore } from '../../src/hub/store/store.js'
+import { DuplicateIdError, StoreUnavailableError, type UpdateStore } from '../../src/hub/store/store.js'
 import { type RedisProcess, startRedis } from '../helpers/redis-server.js'
 import { storeContract } from '../helpers/store-contract.js'
 
@@ -89,5 +89,52 @@ describe('redis store', () => {
         { timeout: 10_000 },
       )
       .toEqual(['before', 'after'])
+  })
+
+  it('says an append whose answer was lost may have been stored, and the duplicate check then tells', async () => {
+    const store = createStore()
+    await store.append({ topics: ['t'], data: 'before', private: false })
+    // Redis holds write commands for 1.5 s: the append is sent, its answer comes after the
+    // store's one-second command timeout, yet Redis runs it once the pause ends.
+    await admin.client('PAUSE', 1500, 'WRITE')
+    const refused = await store
+      .append({ id: 'urn:lost-answer', topics: ['t'], data: 'during', private: false })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+    expect(refused).toBeInstanceOf(StoreUnavailableError)
+    expect((refused as StoreUnavailableError).stored).toBe('unknown')
+    expect((refused as Error).message).toContain('"urn:lost-answer"')
+    // Published again under its id once Redis answers: it was stored, exactly once.
+    await expect
+      .poll(
+        () =>
+          store.append({ id: 'urn:lost-answer', topics: ['t'], data: 'during', private: false }).then(
+            () => 'stored now',
+            (error: unknown) => (error instanceof DuplicateIdError ? 'stored before' : 'refused'),
+          ),
+        { timeout: 5000 },
+      )
+      .toBe('stored before')
+    const page = await store.readAfter('earliest', () => true, 10)
+    expect(page.updates.map((update) => update.data)).toEqual(['before', 'during'])
+  })
+
+  it('says an append that could not be sent was not stored', async () => {
+    const store = createStore()
+    await store.append({ topics: ['t'], data: 'before', private: false })
+    await redis.stop()
+    try {
+      const refused = await store.append({ id: 'urn:unsent', topics: ['t'], data: 'x', private: false }).then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      expect(refused).toBeInstanceOf(StoreUnavailableError)
+      expect((refused as StoreUnavailableError).stored).toBe(false)
+      expect((refused as Error).message).toContain('nothing was stored')
+    } finally {
+      await redis.restart()
+    }
   })
 })

@@ -26,7 +26,10 @@ import {
  * run it with AOF, `appendfsync everysec` or `always`).
  *
  * Outage: commands fail at once while the connection is down (no offline queue) or after one
- * second (command timeout), and the publish is refused with 503 — never queued, never re-sent. The
+ * second (command timeout), and the publish is refused with 503 — never queued, never re-sent. An
+ * append whose answer was lost (sent, then the connection closed or the second passed) may have
+ * been stored: its 503 says so and names the id, so the publisher can publish it again with that
+ * id and learn from the duplicate check whether it was. The
  * reader reconnects with backoff and reads on from its last entry, so subscribers catch up.
  *
  * Sharding, the next step past one Redis: the single stream orders every update of the deployment,
@@ -115,15 +118,17 @@ export class RedisStore implements UpdateStore {
     const id = update.id ?? newUpdateId()
     const payload: Payload = { ...update, id, publishedAt: Date.now() }
     const sequence = Number(
-      await this.command(() =>
-        (this.commands as unknown as AppendCommand).appendUpdate(
-          STREAM,
-          COUNTER,
-          IDS,
-          id,
-          JSON.stringify(payload),
-          APPEND_MAXLEN,
-        ),
+      await this.command(
+        () =>
+          (this.commands as unknown as AppendCommand).appendUpdate(
+            STREAM,
+            COUNTER,
+            IDS,
+            id,
+            JSON.stringify(payload),
+            APPEND_MAXLEN,
+          ),
+        id,
       ),
     )
     if (sequence === -1) throw new DuplicateIdError(id)
@@ -265,12 +270,16 @@ export class RedisStore implements UpdateStore {
     }
   }
 
-  private async command<T>(run: () => Promise<T>): Promise<T> {
+  /** Runs a command; for an append, `id` names the update whose fate a lost answer leaves unknown. */
+  private async command<T>(run: () => Promise<T>, id?: string): Promise<T> {
     try {
       return await run()
     } catch (error) {
       if (error instanceof DuplicateIdError) throw error
-      throw new StoreUnavailableError(describe(error))
+      // Without an offline queue, ioredis refuses a command it cannot send with this message; any
+      // other failure (closed connection, timeout) came after the command may have reached Redis.
+      const unsent = /enableOfflineQueue/.test(error instanceof Error ? error.message : '')
+      throw new StoreUnavailableError(describe(error), id === undefined || unsent ? false : 'unknown', id)
     }
   }
 }

@@ -54,13 +54,26 @@ export class DuplicateIdError extends Error {
   }
 }
 
-/** The store cannot be reached (Redis down): the request is refused, nothing was stored. */
+/**
+ * The store cannot be reached (Redis down). Either nothing was sent (`stored: false`), or the
+ * command was sent and no answer came (`stored: 'unknown'`: Redis may have run it before the
+ * connection closed). The message says which, and for the second names the id: a publisher that
+ * publishes again with that id is told `SG_ERR_DUPLICATE_ID` if the first one was stored.
+ */
 export class StoreUnavailableError extends Error {
   readonly code = 'SG_ERR_STORE_UNAVAILABLE'
   readonly status = 503
 
-  constructor(reason: string) {
-    super(`the update store is unavailable (${reason}); nothing was stored, try again shortly`)
+  constructor(
+    reason: string,
+    readonly stored: false | 'unknown' = false,
+    id?: string,
+  ) {
+    super(
+      stored === false
+        ? `the update store is unavailable (${reason}); nothing was stored, try again shortly`
+        : `the update store did not confirm the update ${JSON.stringify(id)} (${reason}); it may have been stored: publish it again with the same id, and SG_ERR_DUPLICATE_ID then means it was`,
+    )
     this.name = 'StoreUnavailableError'
   }
 }

@@ -5,6 +5,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   llm: () => import('./llm.js'),
   cluster: () => import('./cluster.js'),
   hold: () => import('./hold.js'),
+  hardening: () => import('./hardening.js'),
 }
 
 const names = process.argv.slice(2)

@@ -42,6 +42,12 @@ export function serveCommand(): Command {
     .addOption(flag('--subscriptions', 'presence updates and the active subscriptions API'))
     .addOption(flag('--max-body <size>', 'largest publish body (default 1MiB)'))
     .addOption(flag('--history-size <n>', 'updates kept for resuming (default 10000)'))
+    .addOption(
+      flag(
+        '--presence-history <n>',
+        'subscription events kept for resuming, apart from --history-size (default 1000)',
+      ),
+    )
     .addOption(flag('--history-max-age <duration>', 'how long updates are kept, e.g. 24h (default)'))
     .addOption(
       flag('--upstream <url>', 'OpenAI-compatible base URL with /v1 (env OPENAI_BASE_URL; default: demo)'),
@@ -89,6 +95,9 @@ export function serveCommand(): Command {
     )
     .addOption(
       flag('--max-topics <n>', 'topic selectors per hub subscription, and topics per update (default 100)'),
+    )
+    .addOption(
+      flag('--max-wildcards <n>', 'wildcards over the topic selectors of one hub subscription (default 64)'),
     )
     .addOption(
       flag('--header-timeout <seconds>', 'time a client has to send its request headers (default 10)'),

@@ -90,6 +90,7 @@ export function createGateway(
     maxBody: config.maxBody,
     subscriptions: config.subscriptions,
     maxTopics: config.maxTopics,
+    maxWildcards: config.maxWildcards,
     publishOrigins: config.publishOrigin,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
@@ -358,23 +359,54 @@ function createServer(
   onRequest: (request: IncomingMessage | Http2ServerRequest, response: NodeResponse) => void,
 ): Server | Http2SecureServer {
   // Slowloris: a client gets --header-timeout to send its headers; Node checks every second.
+  const headerMs = config.headerTimeout * 1000
   const timeouts = {
-    headersTimeout: config.headerTimeout * 1000,
-    requestTimeout: Math.max(config.headerTimeout * 1000, 30_000),
+    headersTimeout: headerMs,
+    requestTimeout: Math.max(headerMs, 30_000),
     connectionsCheckingInterval: 1000,
   }
   if (config.tlsCert === undefined || config.tlsKey === undefined)
     return http.createServer(timeouts, onRequest)
   // HTTP/2 lets a browser hold many streams on one connection (HTTP/1.1 allows six per origin);
   // HTTP/1.1 stays available for clients that do not speak HTTP/2.
-  return http2.createSecureServer(
+  const server = http2.createSecureServer(
     {
       cert: readPem(config.tlsCert, '--tls-cert'),
       key: readPem(config.tlsKey, '--tls-key'),
       allowHTTP1: true,
+      // A TLS handshake is part of what comes before the headers.
+      handshakeTimeout: headerMs,
     },
     onRequest,
   )
+  // createSecureServer takes no timeouts: its HTTP/1.1 side reads them from the server (60 s and
+  // 5 min by default, checked every 30 s), and they must be set before it listens.
+  Object.assign(server, timeouts)
+  server.on('session', (session) => closeWhenIdle(session, headerMs))
+  return server
+}
+
+/**
+ * An HTTP/2 session with no open stream gets --header-timeout to open one, then is closed (GOAWAY):
+ * an idle connection costs as much as a slow one. Sessions with streams open (an SSE stream,
+ * however quiet) are left alone.
+ */
+function closeWhenIdle(session: http2.ServerHttp2Session, idleMs: number): void {
+  let open = 0
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const arm = () => {
+    timer = setTimeout(() => session.close(), idleMs)
+    timer.unref()
+  }
+  arm()
+  session.on('stream', (stream) => {
+    clearTimeout(timer)
+    open++
+    stream.once('close', () => {
+      if (--open === 0 && !session.closed) arm()
+    })
+  })
+  session.once('close', () => clearTimeout(timer))
 }
 
 function answerPreflight(

@@ -16,6 +16,7 @@ describe('gateway configuration', () => {
       subscriptions: false,
       maxBody: 1024 * 1024,
       historySize: 10_000,
+      presenceHistory: 1000,
       historyMaxAge: 86_400,
       upstreamConnectTimeout: 10,
       upstreamHeaderTimeout: 600,
@@ -27,6 +28,7 @@ describe('gateway configuration', () => {
       keyConcurrency: 0,
       maxConnectionsPerIp: 0,
       maxTopics: 100,
+      maxWildcards: 64,
       headerTimeout: 10,
     })
   })

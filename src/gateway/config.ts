@@ -109,6 +109,8 @@ export const gatewayConfigSchema = z
     subscriptions: flag.default(false),
     maxBody: byteSize.default(1024 * 1024),
     historySize: integer(1, 100_000_000).default(10_000),
+    /** Presence updates (subscription events) kept for resuming, apart from --history-size. */
+    presenceHistory: integer(0, 1_000_000).default(1000),
     historyMaxAge: duration.default(24 * 3600),
     /** OpenAI-compatible base URL including /v1; none: the demo upstream. */
     upstream: httpUrl.optional(),
@@ -148,6 +150,8 @@ export const gatewayConfigSchema = z
     maxConnectionsPerIp: integer(0, 10_000_000).default(0),
     /** Topic selectors per hub subscription, and topics per published update. */
     maxTopics: integer(1, 10_000).default(100),
+    /** Wildcards over all the topic selectors of one hub subscription. */
+    maxWildcards: integer(0, 10_000).default(64),
     /** Seconds a client may take to send its request headers (slowloris defence). */
     headerTimeout: z.coerce.number().positive().max(600).default(10),
   })

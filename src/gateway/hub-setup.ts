@@ -18,7 +18,7 @@ export interface HubSetup {
 }
 
 export function createHubFromConfig(config: GatewayConfig): HubSetup {
-  const store = openStore(config.store, config.historySize)
+  const store = openStore(config.store, config.historySize, config.presenceHistory)
   const hub = new Hub(store, { maxCount: config.historySize, maxAge: config.historyMaxAge * 1000 })
   const configured = readKeyValue(config.jwtSecret, '--jwt-secret')
   let generatedSecretFile: string | undefined
@@ -71,10 +71,10 @@ function readKeyValue(value: string | undefined, flag: string): string | undefin
 
 const MIN_SECRET_BYTES = 32
 
-function openStore(spec: string, historySize: number): UpdateStore {
-  if (spec === 'memory') return new MemoryStore(historySize)
-  if (spec.startsWith('sqlite:')) return new SqliteStore(spec.slice('sqlite:'.length))
-  if (/^rediss?:\/\//.test(spec)) return new RedisStore(spec)
+function openStore(spec: string, historySize: number, maxPresence: number): UpdateStore {
+  if (spec === 'memory') return new MemoryStore(historySize, maxPresence)
+  if (spec.startsWith('sqlite:')) return new SqliteStore(spec.slice('sqlite:'.length), maxPresence)
+  if (/^rediss?:\/\//.test(spec)) return new RedisStore(spec, { maxPresence })
   throw new ConfigError(`--store: ${spec}: expected sqlite:<file>, memory or redis://host:port[/db]`)
 }
 

@@ -5,12 +5,17 @@ import type { HistoryBounds, ResumePoint, UpdateStore } from './store/store.js'
 import type { Subscriber } from './subscriber.js'
 import type { NewUpdate, StoredUpdate } from './update.js'
 
-/** Updates replayed per store read. */
+/**
+ * Updates examined per store read of a replay; the event loop turns between reads. At the default
+ * `--max-wildcards` a page of the costliest selectors takes about 10 ms (`npm run bench -- hardening`).
+ */
 const REPLAY_PAGE = 1000
 /** Updates written together at most: one bit each in a 32-bit mask. */
 const MAX_BATCH = 31
-/** Subscribers written to per turn of the event loop (about 10 ms of writes). */
+/** Subscribers written to per turn of the event loop at most (about 10 ms of writes)… */
 const SLICE_SIZE = 1000
+/** …and milliseconds per turn at most, when matching costs more than writing (costly selectors). */
+const SLICE_MS = 10
 /** Milliseconds without a fan-out after which the hub counts as quiet (see `isQuiet`). */
 const QUIET_MS = 5
 
@@ -96,7 +101,8 @@ export class Hub {
     this.stats.resumeRequests++
     const history: StoredUpdate[] = []
     let bytes = 0
-    let page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE)
+    const wants = (update: StoredUpdate) => subscriber.wants(update)
+    let page = await this.store.readAfter(from, wants, REPLAY_PAGE)
     const known = page.known
     for (;;) {
       for (const update of page.updates) {
@@ -107,8 +113,10 @@ export class Hub {
           return { known, history, cut: true }
         }
       }
-      if (page.updates.length < REPLAY_PAGE) break
-      page = await this.store.readAfter(from, (update) => subscriber.wants(update), REPLAY_PAGE, page.through)
+      if (page.done) break
+      // However long the history, one subscriber's replay is a page at a time between other work.
+      await new Promise((resolve) => setImmediate(resolve))
+      page = await this.store.readAfter(from, wants, REPLAY_PAGE, page.through)
     }
     subscriber.lastSequence = Math.max(subscriber.lastSequence, page.through)
     return { known, history, cut: false }
@@ -215,6 +223,7 @@ export class Hub {
 
   private slice(): void {
     let budget = this.sliceSize
+    const deadline = performance.now() + SLICE_MS
     while (budget > 0) {
       let pass = this.pass
       if (pass === undefined) {
@@ -231,6 +240,8 @@ export class Hub {
           break
         }
         this.fanOut(next.value, pass)
+        // The clock is read every 64 subscribers: often enough for a slice of costly matches.
+        if ((budget & 63) === 0 && performance.now() > deadline) return
       }
     }
   }

@@ -22,6 +22,8 @@ import { DuplicateIdError, type ResumePoint, StoreUnavailableError } from './sto
 import { Subscriber } from './subscriber.js'
 import { listSubscriptions, publishPresence, SUBSCRIPTIONS_PATH } from './subscriptions.js'
 import {
+  checkWildcards,
+  DEFAULT_MAX_WILDCARDS,
   exactSelector,
   SelectorError,
   selectorMatches,
@@ -45,6 +47,8 @@ export interface MercureOptions {
   subscriptions?: boolean
   /** Topic selectors one subscription may hold, and topics one update may have (default 100). */
   maxTopics?: number
+  /** Wildcards over the patterns of one subscription (default 64): what its matching may cost. */
+  maxWildcards?: number
   /**
    * Origins whose pages may publish with a token in the Mercure cookie (`publish_origins` of the
    * reference hub). A browser sends the cookie with a form posted from any site: without this
@@ -142,6 +146,7 @@ async function subscribe(hub: Hub, options: MercureOptions, request: Request, re
       `at most ${maxTopics} topic selectors per subscription (--max-topics); this one has ${selectors.length}`,
     )
   }
+  checkWildcards(selectors, options.maxWildcards ?? DEFAULT_MAX_WILDCARDS)
   const requested = resumeRequested(request, url)
   const subscriber = new Subscriber(selectors, claims?.subscribe ?? [], claims?.payload)
   // Registered from here on: whatever fails before its stream is attached must unregister it, or

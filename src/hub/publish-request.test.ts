@@ -22,6 +22,13 @@ describe('parsePublishBody', () => {
     expect(parsePublishBody(FORM, body, 101).topics).toHaveLength(101)
   })
 
+  it('refuses a topic longer than a selector may be (every pattern subscriber would run through it)', () => {
+    const long = `https://example.com/${'x'.repeat(1005)}`
+    expect(long.length).toBe(1025)
+    expect(() => parsePublishBody(FORM, bytes(`topic=${long}&data=x`))).toThrow(/at most 1024 characters/)
+    expect(parsePublishBody(FORM, bytes(`topic=${long.slice(1)}&data=x`)).topics).toEqual([long.slice(1)])
+  })
+
   it('for random form and JSON bodies: an update, or a PublishError with a reason, and nothing else', () => {
     const field = fc.constantFrom(
       'topic',

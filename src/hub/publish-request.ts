@@ -1,3 +1,4 @@
+import { MAX_SELECTOR_LENGTH } from './topic-selector.js'
 import type { NewUpdate } from './update.js'
 
 /** A publish request the hub refuses: HTTP status, stable code and a one-line reason. */
@@ -105,6 +106,14 @@ function toUpdate(fields: Fields, maxTopics: number): NewUpdate {
   const topics = fields.get('topic') ?? []
   if (topics.length === 0 || topics.some((topic) => topic === '')) {
     throw new PublishError(400, 'SG_ERR_BAD_REQUEST', 'at least one non-empty topic is required')
+  }
+  // No selector could name a longer topic exactly, and patterns run through every character.
+  if (topics.some((topic) => topic.length > MAX_SELECTOR_LENGTH)) {
+    throw new PublishError(
+      400,
+      'SG_ERR_BAD_REQUEST',
+      `a topic is at most ${MAX_SELECTOR_LENGTH} characters, as a topic selector is`,
+    )
   }
   // Every topic is matched against every subscriber's selectors: the work of one publish is bounded.
   if (topics.length > maxTopics) {

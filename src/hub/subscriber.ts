@@ -1,6 +1,7 @@
 import type { EventStream } from '../server/event-stream.js'
+import { SelectorSet } from './selector-set.js'
 import { newUrn } from './store/store.js'
-import { selectorMatches, type TopicSelector } from './topic-selector.js'
+import type { TopicSelector } from './topic-selector.js'
 import type { StoredUpdate } from './update.js'
 
 /**
@@ -13,21 +14,22 @@ export class Subscriber {
   /** The highest sequence sent (or skipped as not wanted): live updates at or below it are old. */
   lastSequence = 0
   pending: StoredUpdate[] | undefined = []
+  readonly #wanted: SelectorSet
+  readonly #allowed: SelectorSet
 
   constructor(
     readonly selectors: readonly TopicSelector[],
     /** Selectors of the JWT's subscribe claim: who may see private updates. */
     readonly allowedPrivate: readonly TopicSelector[],
     readonly claimsPayload: unknown = undefined,
-  ) {}
+  ) {
+    this.#wanted = new SelectorSet(selectors)
+    this.#allowed = new SelectorSet(allowedPrivate)
+  }
 
   wants(update: StoredUpdate): boolean {
     return (
-      update.topics.some((topic) => this.selectors.some((selector) => selectorMatches(selector, topic))) &&
-      (!update.private ||
-        update.topics.some((topic) =>
-          this.allowedPrivate.some((selector) => selectorMatches(selector, topic)),
-        ))
+      this.#wanted.matchesSome(update.topics) && (!update.private || this.#allowed.matchesSome(update.topics))
     )
   }
 }

@@ -35,6 +35,7 @@ export async function publishPresence(hub: Hub, subscriber: Subscriber, active: 
       topics: [id],
       data: JSON.stringify({ '@context': CONTEXT, ...subscriptionDocument(selector, subscriber, active) }),
       private: true,
+      presence: true,
     })
   }
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
+  checkWildcards,
   exactSelector,
   SelectorError,
   selectorMatches,
@@ -78,5 +79,69 @@ describe('topic selectors', () => {
       ),
       { numRuns: 2000 },
     )
+  })
+
+  it('merges runs of stars, so that 1,023 stars cost what one does', () => {
+    const stars = urlPatternSelector('*'.repeat(1023))
+    expect(stars).toMatchObject({ kind: 'pattern', wildcards: 1, minLength: 0 })
+    expect(matches(stars, 'https://e/a?b#c')).toBe(true)
+    const run = urlPatternSelector(`https://e/${'*'.repeat(1000)}/x`)
+    expect(run.kind === 'pattern' && run.wildcards).toBe(1)
+    expect(matches(run, 'https://e/a/b/x')).toBe(true)
+    // A segment run next to an any run is an any run; two segment runs are one.
+    const template = uriTemplateSelector('https://e/{a}{b}{+c}')
+    expect(template.kind === 'pattern' && template.wildcards).toBe(1)
+    expect(matches(template, 'https://e/x/y/z')).toBe(true)
+    const segments = uriTemplateSelector('https://e/{a}{b}')
+    expect(segments.kind === 'pattern' && segments.wildcards).toBe(1)
+    expect(matches(segments, 'https://e/x/y')).toBe(false)
+  })
+
+  it('counts wildcards over a subscription, and refuses more than the budget with the count', () => {
+    const selectors = [
+      urlPatternSelector('https://e/:a/:b'),
+      uriTemplateSelector('https://e/{x}/{y}/{z}'),
+      exactSelector('https://e/1'),
+    ]
+    expect(() => checkWildcards(selectors, 5)).not.toThrow()
+    expect(() => checkWildcards(selectors, 4)).toThrow(/at most 4 wildcards .*these hold 5/)
+    expect(() => checkWildcards(selectors, 4)).toThrow(SelectorError)
+  })
+
+  it('agrees with a reference matcher on random URI templates and URL patterns, segments included', () => {
+    // The reference: the same pattern as a regular expression, built part by part (short patterns).
+    const templateParts: Record<string, string> = {
+      a: 'a',
+      b: 'b',
+      '/': '/',
+      '{x}': '[^/?#]*',
+      '{+x}': '.*',
+      '{/x}': '/[^/?#]*',
+      '{?x}': '\\?.*',
+    }
+    const patternParts: Record<string, string> = {
+      a: 'a',
+      b: 'b',
+      '/': '/',
+      '?': '\\?',
+      ':n/': '[^/?#]+/',
+      '*': '.*',
+    }
+    const topics = fc
+      .array(fc.constantFrom('a', 'b', '/', '?'), { maxLength: 10 })
+      .map((chars) => chars.join(''))
+    const check = (parts: Record<string, string>, build: (source: string) => TopicSelector) =>
+      fc.property(
+        fc.array(fc.constantFrom(...Object.keys(parts)), { minLength: 1, maxLength: 7 }),
+        topics,
+        (pieces, topic) => {
+          const source = pieces.join('')
+          fc.pre(source !== '*')
+          const expected = new RegExp(`^${pieces.map((piece) => parts[piece]).join('')}$`).test(topic)
+          expect(matches(build(source), topic)).toBe(expected)
+        },
+      )
+    fc.assert(check(templateParts, uriTemplateSelector), { numRuns: 3000 })
+    fc.assert(check(patternParts, urlPatternSelector), { numRuns: 3000 })
   })
 })

@@ -4,10 +4,21 @@
  * backtrack for minutes): they become a small automaton that a topic runs through once, in
  * O(topic length × pattern length) with both lengths bounded.
  */
-export type TopicSelector =
-  | { kind: 'any' }
-  | { kind: 'exact'; topic: string }
-  | { kind: 'pattern'; source: string; elements: readonly PatternElement[] }
+export type TopicSelector = { kind: 'any' } | { kind: 'exact'; topic: string } | PatternSelector
+
+/**
+ * A pattern as an automaton's elements (star runs merged into one star), with what lets most topics
+ * be decided before it runs: the literal text every match starts with, and the fewest characters.
+ */
+export interface PatternSelector {
+  kind: 'pattern'
+  source: string
+  elements: readonly PatternElement[]
+  prefix: string
+  minLength: number
+  /** Stars after merging: the automaton's work per character grows with them (see `runPattern`). */
+  wildcards: number
+}
 
 /** One character of literal text, or a run of any characters (`segment`: not crossing / ? #). */
 type PatternElement = { char: number } | { star: 'any' | 'segment' }
@@ -19,9 +30,26 @@ const QUESTION = 63
 const HASH = 35
 /** Any one character of a segment (the first character of a `:name`). */
 const SEGMENT_CHAR = -1
+/**
+ * Wildcards one subscription may hold over all its selectors (`--max-wildcards`): matching a topic
+ * costs at most (2 × wildcards + patterns) steps per character, so this bounds what one anonymous
+ * subscriber costs each publish and each replayed update.
+ */
+export const DEFAULT_MAX_WILDCARDS = 64
 
 export class SelectorError extends Error {
   readonly code = 'SG_ERR_BAD_SELECTOR'
+}
+
+/** Refuses a subscription whose patterns hold more wildcards than the budget, with the count. */
+export function checkWildcards(selectors: readonly TopicSelector[], maxWildcards: number): void {
+  let wildcards = 0
+  for (const selector of selectors) if (selector.kind === 'pattern') wildcards += selector.wildcards
+  if (wildcards > maxWildcards) {
+    throw new SelectorError(
+      `at most ${maxWildcards} wildcards over the selectors of one subscription (--max-wildcards); these hold ${wildcards}`,
+    )
+  }
 }
 
 /** `*`, or an exact topic (Mercure `match=`; also a claim's plain entry). */
@@ -57,7 +85,7 @@ export function uriTemplateSelector(value: string): TopicSelector {
       case '+':
       case '#':
         if (operator === '#') pushLiteral(elements, '#')
-        elements.push({ star: 'any' })
+        pushStar(elements, 'any')
         break
       case '/':
       case '.':
@@ -65,14 +93,14 @@ export function uriTemplateSelector(value: string): TopicSelector {
       case '?':
       case '&':
         pushLiteral(elements, operator)
-        elements.push({ star: operator === '?' || operator === '&' ? 'any' : 'segment' })
+        pushStar(elements, operator === '?' || operator === '&' ? 'any' : 'segment')
         break
       default:
-        elements.push({ star: 'segment' })
+        pushStar(elements, 'segment')
     }
     index = close + 1
   }
-  return { kind: 'pattern', source: value, elements }
+  return pattern(value, elements)
 }
 
 /**
@@ -98,9 +126,10 @@ export function urlPatternSelector(value: string): TopicSelector {
         throw new SelectorError('URL pattern modifiers (?, +, *) after a name are not supported')
       }
       // One or more characters of a segment.
-      elements.push({ char: SEGMENT_CHAR }, { star: 'segment' })
+      elements.push({ char: SEGMENT_CHAR })
+      pushStar(elements, 'segment')
     } else if (char === '*') {
-      elements.push({ star: 'any' })
+      pushStar(elements, 'any')
       index++
     } else if (char === '(' || char === '{') {
       throw new SelectorError(
@@ -111,7 +140,7 @@ export function urlPatternSelector(value: string): TopicSelector {
       index++
     }
   }
-  return { kind: 'pattern', source: value, elements }
+  return pattern(value, elements)
 }
 
 /** The selector as the subscriber wrote it. */
@@ -133,47 +162,113 @@ export function selectorMatches(selector: TopicSelector, topic: string): boolean
     case 'exact':
       return selector.topic === topic
     case 'pattern':
-      return runPattern(selector.elements, topic)
+      return runPattern(selector, topic)
   }
 }
 
-/** Thompson simulation: the set of pattern positions reachable after each character. */
-function runPattern(elements: readonly PatternElement[], topic: string): boolean {
-  const size = elements.length + 1
-  let current = new Uint8Array(size)
-  let next = new Uint8Array(size)
-  current[0] = 1
-  closeOverStars(elements, current)
-  for (let index = 0; index < topic.length; index++) {
+/**
+ * Thompson simulation over the sparse set of live positions: each character costs one step per
+ * live position, and a position is live only at a star or just after one, so a topic costs at most
+ * its length × (2 × wildcards + 1) steps, whatever the pattern's length. The literal prefix is
+ * compared first, and the automaton starts after it.
+ */
+function runPattern(selector: PatternSelector, topic: string): boolean {
+  if (topic.length < selector.minLength || !topic.startsWith(selector.prefix)) return false
+  const { elements } = selector
+  const end = elements.length
+  const scratch = scratchFor(end + 1)
+  let current = scratch.current
+  let next = scratch.next
+  let size = addState(elements, scratch.marks, ++scratch.generation, current, 0, selector.prefix.length)
+  for (let index = selector.prefix.length; index < topic.length; index++) {
     const code = topic.charCodeAt(index)
     const inSegment = code !== SLASH && code !== QUESTION && code !== HASH
-    next.fill(0)
-    let alive = false
-    for (let state = 0; state < elements.length; state++) {
-      if (current[state] === 0) continue
+    const generation = ++scratch.generation
+    let nextSize = 0
+    for (let live = 0; live < size; live++) {
+      const state = current[live] as number
+      if (state === end) continue
       const element = elements[state] as PatternElement
       if ('star' in element) {
-        if (element.star === 'any' || inSegment) {
-          next[state] = 1
-          alive = true
-        }
+        if (element.star === 'any' || inSegment)
+          nextSize = addState(elements, scratch.marks, generation, next, nextSize, state)
       } else if (element.char === code || (element.char === SEGMENT_CHAR && inSegment)) {
-        next[state + 1] = 1
-        alive = true
+        nextSize = addState(elements, scratch.marks, generation, next, nextSize, state + 1)
       }
     }
-    if (!alive) return false
-    closeOverStars(elements, next)
+    if (nextSize === 0) return false
     ;[current, next] = [next, current]
+    size = nextSize
   }
-  return current[elements.length] === 1
+  return scratch.marks[end] === scratch.generation
 }
 
-/** A star also matches nothing: whoever reaches it reaches what follows. */
-function closeOverStars(elements: readonly PatternElement[], states: Uint8Array): void {
-  for (let state = 0; state < elements.length; state++) {
-    if (states[state] === 1 && 'star' in (elements[state] as PatternElement)) states[state + 1] = 1
+/** Adds a position, and the one after it when it is a star (a star also matches nothing). */
+function addState(
+  elements: readonly PatternElement[],
+  marks: Uint32Array,
+  generation: number,
+  states: Int32Array,
+  size: number,
+  state: number,
+): number {
+  let added = size
+  if (marks[state] !== generation) {
+    marks[state] = generation
+    states[added++] = state
   }
+  // Star runs are merged, so what follows a star is never another star.
+  if (
+    state < elements.length &&
+    'star' in (elements[state] as PatternElement) &&
+    marks[state + 1] !== generation
+  ) {
+    marks[state + 1] = generation
+    states[added++] = state + 1
+  }
+  return added
+}
+
+/** Working memory of the simulation, shared by every match (they never overlap: no await inside). */
+const scratch = {
+  current: new Int32Array(0),
+  next: new Int32Array(0),
+  marks: new Uint32Array(0),
+  generation: 0,
+}
+
+function scratchFor(size: number): typeof scratch {
+  if (scratch.marks.length < size || scratch.generation > 0xffff_0000) {
+    const length = Math.max(size, scratch.marks.length)
+    scratch.current = new Int32Array(length)
+    scratch.next = new Int32Array(length)
+    scratch.marks = new Uint32Array(length)
+    scratch.generation = 0
+  }
+  return scratch
+}
+
+function pattern(source: string, elements: PatternElement[]): PatternSelector {
+  let prefix = ''
+  for (const element of elements) {
+    if ('star' in element || element.char === SEGMENT_CHAR) break
+    prefix += String.fromCharCode(element.char)
+  }
+  let minLength = 0
+  let wildcards = 0
+  for (const element of elements) {
+    if ('star' in element) wildcards++
+    else minLength++
+  }
+  return { kind: 'pattern', source, elements, prefix, minLength, wildcards }
+}
+
+/** Appends a star, merged with a star just before it (`**` is `*`; a segment run within any run is any). */
+function pushStar(elements: PatternElement[], star: 'any' | 'segment'): void {
+  const last = elements.at(-1)
+  if (last !== undefined && 'star' in last) {
+    if (star === 'any') elements[elements.length - 1] = { star }
+  } else elements.push({ star })
 }
 
 function pushLiteral(elements: PatternElement[], text: string): void {

@@ -9,6 +9,12 @@ export interface NewUpdate {
   retry?: number
   /** Delivered only to subscribers authorised for one of its topics. */
   private: boolean
+  /**
+   * A subscription's presence (Mercure subscription events): kept apart from the history's count
+   * bound, under a small bound of its own, so that connecting and disconnecting cannot push the
+   * publishers' updates out of history or fill the disk.
+   */
+  presence?: boolean
 }
 
 /** An update as committed: its id, and its place in the store's one global order. */

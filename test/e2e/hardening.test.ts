@@ -5,6 +5,7 @@ import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
 import { type GatewayProcess, runCli, startGateway, TEST_SECRET } from '../helpers/gateway-process.js'
+import { publish, publisherToken, subscribe, subscriberToken } from '../helpers/hub.js'
 import { rawExchange, rawGet } from '../helpers/raw-http.js'
 
 // Rows of the security review (issue #21), each against a real gateway over loopback.
@@ -206,6 +207,82 @@ describe('two processes on one sqlite file (an overlapping deploy)', () => {
     const third = await startGateway(['--store', store])
     expect((await fetch(`${third.url}/healthz`)).status).toBe(200)
     await third.stop()
+  })
+})
+
+describe('presence (--subscriptions)', () => {
+  it('connecting and disconnecting cannot push publishers’ updates out of history, nor grow it without bound', async () => {
+    const store = `sqlite:${join(directory, 'presence.db')}`
+    const args = ['--store', store, '--subscriptions', '--history-size', '50', '--presence-history', '100']
+    let hub = await startGateway(args)
+    const hubUrl = () => `${hub.url}/.well-known/mercure`
+    try {
+      const token = await publisherToken()
+      for (let index = 0; index < 20; index++)
+        expect(
+          (
+            await publish(
+              hubUrl(),
+              [
+                ['topic', 'https://example.com/real'],
+                ['data', `real ${index}`],
+              ],
+              token,
+            )
+          ).status,
+        ).toBe(200)
+      // 60 anonymous subscriptions of 50 selectors come and go: 6,000 presence updates.
+      const selectors = Array.from({ length: 50 }, (_, index) => `match=https://example.com/s/${index}`).join(
+        '&',
+      )
+      for (let cycle = 0; cycle < 60; cycle++) {
+        const response = await fetch(`${hubUrl()}?${selectors}`)
+        expect(response.status).toBe(200)
+        await response.body?.cancel()
+      }
+      // History is trimmed at start (and every minute): after a restart every publisher's update is there.
+      await hub.stop()
+      hub = await startGateway(args)
+      const everything = await subscribe(`${hubUrl()}?match=*`, {
+        authorization: `Bearer ${await subscriberToken(['*'])}`,
+        'last-event-id': 'earliest',
+      })
+      const real = (await everything.waitFor(20)).filter((event) => event.data.startsWith('real'))
+      expect(real.map((event) => event.data)).toEqual(
+        Array.from({ length: 20 }, (_, index) => `real ${index}`),
+      )
+      // And no more than 100 presence updates are kept, whatever the number of cycles.
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      everything.close()
+      const presence = everything.events.filter((event) => !event.data.startsWith('real'))
+      // (One more: this subscription's own, live.)
+      expect(presence.length).toBeLessThanOrEqual(101)
+      expect(presence.length).toBeGreaterThan(50)
+    } finally {
+      await hub.stop()
+    }
+  })
+})
+
+describe('selectors that cost more than they should', () => {
+  it('a subscription is refused past --max-wildcards, with the count, and accepted within it', async () => {
+    const selectors = Array.from(
+      { length: 9 },
+      (_, index) => `match_urlpattern=${encodeURIComponent(`${'*a'.repeat(7)}*${index}`)}`,
+    ).join('&')
+    const refused = await fetch(`${gateway.url}/.well-known/mercure?${selectors}`)
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toMatchObject({
+      error: {
+        code: 'SG_ERR_BAD_SELECTOR',
+        message: expect.stringMatching(/at most 64 wildcards .*these hold 72/),
+      },
+    })
+    const accepted = await fetch(
+      `${gateway.url}/.well-known/mercure?${selectors.split('&').slice(1).join('&')}`,
+    )
+    expect(accepted.status).toBe(200)
+    await accepted.body?.cancel()
   })
 })
 

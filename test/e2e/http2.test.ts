@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import http2 from 'node:http2'
 import https from 'node:https'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import tls from 'node:tls'
 import selfsigned from 'selfsigned'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createParser } from '../../src/protocol/parser.js'
@@ -97,5 +99,84 @@ describe('HTTP/2 with TLS', () => {
     expect(status).toBe(200)
     expect(contentType).toBe('text/event-stream; charset=utf-8')
     expect(body).toContain('event: end')
+  })
+})
+
+describe('slow and idle clients over TLS (--header-timeout 1)', () => {
+  let strict: GatewayProcess
+  beforeAll(async () => {
+    strict = await startGateway([
+      '--tls-cert',
+      join(directory, 'cert.pem'),
+      '--tls-key',
+      join(directory, 'key.pem'),
+      '--header-timeout',
+      '1',
+    ])
+  })
+  afterAll(async () => {
+    await strict?.stop()
+  })
+
+  const port = () => Number(new URL(strict.url).port)
+  /** Seconds until the socket closes; gives up (Infinity) after 10 s. */
+  const secondsUntilClosed = (socket: net.Socket, started: number) =>
+    new Promise<number>((resolve) => {
+      const timer = setTimeout(() => resolve(Number.POSITIVE_INFINITY), 10_000)
+      socket.on('error', () => {})
+      // Read what comes (a 408), or the end never comes.
+      socket.resume()
+      socket.once('close', () => {
+        clearTimeout(timer)
+        resolve((performance.now() - started) / 1000)
+      })
+    })
+
+  it('closes an HTTP/1.1 connection whose headers never end (it stayed open 60 s)', async () => {
+    const started = performance.now()
+    const socket = tls.connect({
+      port: port(),
+      host: '127.0.0.1',
+      ca: certificate,
+      ALPNProtocols: ['http/1.1'],
+    })
+    await new Promise((resolve) => socket.once('secureConnect', resolve))
+    expect(socket.alpnProtocol).toBe('http/1.1')
+    socket.write('GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n')
+    const seconds = await secondsUntilClosed(socket, started)
+    // One second to send them, checked every second.
+    expect(seconds).toBeGreaterThan(0.9)
+    expect(seconds).toBeLessThan(4)
+    socket.destroy()
+  })
+
+  it('closes a connection that never starts its TLS handshake', async () => {
+    const started = performance.now()
+    const socket = net.connect(port(), '127.0.0.1')
+    const seconds = await secondsUntilClosed(socket, started)
+    expect(seconds).toBeLessThan(4)
+  })
+
+  it('closes an HTTP/2 session that opens no stream, and keeps one whose SSE stream is open', async () => {
+    const started = performance.now()
+    const idle = http2.connect(strict.url, { ca: certificate })
+    idle.on('error', () => {})
+    const idleClosed = new Promise<number>((resolve) =>
+      idle.once('close', () => resolve((performance.now() - started) / 1000)),
+    )
+    const busy = http2.connect(strict.url, { ca: certificate })
+    try {
+      // A stream of 30 events 100 ms apart: 3 s, past the idle time, on a session never idle.
+      const { events } = await streamOverSession(busy, '/stream?interval=100&count=30')
+      // start, 30 messages, end: it ran to its end on a session kept open.
+      expect(events.map((event) => event.id)).toEqual(Array.from({ length: 32 }, (_, index) => String(index)))
+      expect(busy.closed).toBe(false)
+      const seconds = await idleClosed
+      expect(seconds).toBeGreaterThan(0.9)
+      expect(seconds).toBeLessThan(4)
+    } finally {
+      busy.close()
+      idle.close()
+    }
   })
 })

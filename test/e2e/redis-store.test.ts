@@ -22,8 +22,8 @@ afterAll(async () => {
   await redis.dispose()
 })
 
-function createStore(): UpdateStore {
-  const store = new RedisStore(redis.url)
+function createStore(options: { maxPresence?: number } = {}): UpdateStore {
+  const store = new RedisStore(redis.url, options)
   stores.push(store)
   return store
 }

@@ -11,7 +11,7 @@ const update = (topic: string, data: string, extra = {}) => ({
 const all = () => true
 
 /** What every store promises (DESIGN §3), run against memory, sqlite and redis. */
-export function storeContract(createStore: () => UpdateStore): void {
+export function storeContract(createStore: (options?: { maxPresence?: number }) => UpdateStore): void {
   it('assigns ids and one increasing sequence, and tells listeners in order after commit', async () => {
     const store = createStore()
     const seen: string[] = []
@@ -65,12 +65,16 @@ export function storeContract(createStore: () => UpdateStore): void {
 
     const unknown = await store.readAfter({ after: 'nope' }, all, 3)
     expect(unknown.known).toBe(false)
+    expect(unknown.done).toBe(false)
+    expect((await store.readAfter('earliest', all, 30)).done).toBe(true)
     expect(unknown.updates.map((stored) => stored.data)).toEqual(['1', '2', '3'])
 
     const evens: StoredUpdate[] = []
     let page = await store.readAfter('earliest', (stored) => stored.topics.includes('even'), 4)
     evens.push(...page.updates)
-    while (page.updates.length === 4) {
+    // A page examines four updates, of which two are even: the reader goes on until it is done.
+    expect(page.updates.length).toBe(2)
+    while (!page.done) {
       page = await store.readAfter('earliest', (stored) => stored.topics.includes('even'), 4, page.through)
       evens.push(...page.updates)
     }
@@ -90,6 +94,33 @@ export function storeContract(createStore: () => UpdateStore): void {
     expect((await store.readAfter({ after: 'id-3' }, all, 1)).known).toBe(false)
     expect(await store.trim({ maxCount: 100, maxAge: -1 })).toBe(4)
     expect(await store.newestSequence()).toBe(10)
+    await store.close()
+  })
+
+  it('keeps presence updates under their own bound, out of the count bound of the publishers’ history', async () => {
+    const store = createStore({ maxPresence: 3 })
+    const presence = (index: number) =>
+      update(`/.well-known/mercure/subscriptions/t/${index}`, `p${index}`, {
+        id: `p${index}`,
+        presence: true,
+      })
+    await store.append(update('t', 'r1', { id: 'r1' }))
+    for (let index = 1; index <= 2; index++) await store.append(presence(index))
+    await store.append(update('t', 'r2', { id: 'r2' }))
+    for (let index = 3; index <= 10; index++) await store.append(presence(index))
+    await store.append(update('t', 'r3', { id: 'r3' }))
+    const data = async () =>
+      (await store.readAfter('earliest', all, 100)).updates.map((stored) => stored.data)
+    // The newest three presence updates stay, in their places in the one order; no publisher's went.
+    expect(await data()).toEqual(['r1', 'r2', 'p8', 'p9', 'p10', 'r3'])
+    expect((await store.readAfter({ after: 'p1' }, all, 100)).known).toBe(false)
+    const afterP8 = await store.readAfter({ after: 'p8' }, all, 100)
+    expect(afterP8.known).toBe(true)
+    expect(afterP8.updates.map((stored) => stored.data)).toEqual(['p9', 'p10', 'r3'])
+    // Two publishers' updates are kept, whatever the presence updates between them.
+    expect(await store.trim({ maxCount: 2, maxAge: 60_000 })).toBe(1)
+    expect(await data()).toEqual(['r2', 'p8', 'p9', 'p10', 'r3'])
+    expect(await store.newestSequence()).toBe(13)
     await store.close()
   })
 }

@@ -1,5 +1,6 @@
 import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
+  DEFAULT_PRESENCE_HISTORY,
   DuplicateIdError,
   type HistoryBounds,
   type HistoryPage,
@@ -9,14 +10,22 @@ import {
   type UpdateStore,
 } from './store.js'
 
-/** History in this process only: bounded by count, lost on restart. For tests and single-node dev. */
+/**
+ * History in this process only: bounded by count, lost on restart. For tests and single-node dev.
+ * Kept in sequence order; presence updates beyond their bound are taken out of the middle.
+ */
 export class MemoryStore implements UpdateStore {
   private readonly updates: StoredUpdate[] = []
   private readonly sequenceById = new Map<string, number>()
   private readonly listeners = new Set<(update: StoredUpdate) => void>()
+  /** Sequences of the presence updates kept, oldest first. */
+  private readonly presence: number[] = []
   private sequence = 0
 
-  constructor(private readonly maxCount = 10_000) {}
+  constructor(
+    private readonly maxCount = 10_000,
+    private readonly maxPresence = DEFAULT_PRESENCE_HISTORY,
+  ) {}
 
   async append(update: NewUpdate): Promise<StoredUpdate> {
     const id = update.id ?? newUpdateId()
@@ -24,7 +33,11 @@ export class MemoryStore implements UpdateStore {
     const stored = storedUpdate(update, id, ++this.sequence, Date.now())
     this.updates.push(stored)
     this.sequenceById.set(id, stored.sequence)
-    if (this.updates.length > this.maxCount) this.drop(this.updates.length - this.maxCount)
+    if (update.presence === true) {
+      this.presence.push(stored.sequence)
+      if (this.presence.length > this.maxPresence) this.remove(this.presence.shift() as number)
+    }
+    this.trimCount(this.maxCount)
     for (const listener of this.listeners) listener(stored)
     return stored
   }
@@ -38,17 +51,14 @@ export class MemoryStore implements UpdateStore {
     const { known, after } = resolveResumePoint(from, afterSequence, (id) => this.sequenceById.get(id))
     const updates: StoredUpdate[] = []
     let through = after
-    // Sequences are dense from the oldest kept one: jump straight to the first to read.
-    const first = this.updates[0]?.sequence ?? 1
-    for (let index = Math.max(0, after + 1 - first); index < this.updates.length; index++) {
+    const start = this.indexAfter(after)
+    const end = Math.min(this.updates.length, start + limit)
+    for (let index = start; index < end; index++) {
       const update = this.updates[index] as StoredUpdate
       through = update.sequence
-      if (matches(update)) {
-        updates.push(update)
-        if (updates.length >= limit) break
-      }
+      if (matches(update)) updates.push(update)
     }
-    return { known, updates, through }
+    return { known, updates, through, done: end === this.updates.length }
   }
 
   async newestSequence(): Promise<number> {
@@ -60,12 +70,14 @@ export class MemoryStore implements UpdateStore {
   }
 
   async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
+    const before = this.updates.length
+    this.trimCount(maxCount)
     const oldestAllowed = Date.now() - maxAge
-    let count = Math.max(0, this.updates.length - maxCount)
+    let count = 0
     while (count < this.updates.length && (this.updates[count] as StoredUpdate).publishedAt < oldestAllowed)
       count++
     this.drop(count)
-    return count
+    return before - this.updates.length
   }
 
   onAppend(listener: (update: StoredUpdate) => void): () => void {
@@ -77,7 +89,42 @@ export class MemoryStore implements UpdateStore {
     this.listeners.clear()
   }
 
+  /** Drops the oldest updates until at most `maxCount` publishers' updates (not presence) are kept. */
+  private trimCount(maxCount: number): void {
+    let excess = this.updates.length - this.presence.length - maxCount
+    let index = 0
+    let presence = 0
+    for (; excess > 0 && index < this.updates.length; index++) {
+      if (this.presence[presence] === (this.updates[index] as StoredUpdate).sequence) presence++
+      else excess--
+    }
+    this.drop(index)
+  }
+
+  /** Drops the oldest `count` updates, with their ids. */
   private drop(count: number): void {
+    if (count === 0) return
     for (const update of this.updates.splice(0, count)) this.sequenceById.delete(update.id)
+    const keptFrom = this.updates[0]?.sequence ?? this.sequence + 1
+    while ((this.presence[0] ?? keptFrom) < keptFrom) this.presence.shift()
+  }
+
+  /** Takes one update out of history; its id is forgotten (resuming from it: unknown). */
+  private remove(sequence: number): void {
+    const index = this.indexAfter(sequence - 1)
+    const [update] = this.updates.splice(index, 1)
+    if (update !== undefined) this.sequenceById.delete(update.id)
+  }
+
+  /** The index of the first update after `sequence` (binary search: sequences increase, with gaps). */
+  private indexAfter(sequence: number): number {
+    let low = 0
+    let high = this.updates.length
+    while (low < high) {
+      const middle = (low + high) >>> 1
+      if ((this.updates[middle] as StoredUpdate).sequence <= sequence) low = middle + 1
+      else high = middle
+    }
+    return low
   }
 }

@@ -1,6 +1,7 @@
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis'
 import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
+  DEFAULT_PRESENCE_HISTORY,
   DuplicateIdError,
   type HistoryBounds,
   type HistoryPage,
@@ -18,7 +19,7 @@ import {
  * the order is one and global, the sequences are dense and the same on every node, so a
  * `Last-Event-ID` from one node is understood by all. Update ids map to sequences in a sorted set
  * (`{sg}:ids`, score = sequence): the duplicate check and the resume lookup. The hash tag `{sg}`
- * keeps the three keys in one slot, so the script also runs on Redis Cluster.
+ * keeps the keys in one slot, so the script also runs on Redis Cluster.
  *
  * Fan-out between nodes: one reader per node, a blocking XREAD on the stream after the last entry
  * it saw, on its own connection; each entry is handed to the node's hub, which writes it to its
@@ -48,6 +49,8 @@ import {
 const STREAM = '{sg}:updates'
 const COUNTER = '{sg}:seq'
 const IDS = '{sg}:ids'
+/** Presence updates kept (member: id, score: sequence), so that the oldest beyond the bound go. */
+const PRESENCE = '{sg}:presence'
 const READ_BLOCK_MS = 2000
 const READ_COUNT = 1000
 /** Upper bound applied at every append (approximate trimming, cheap); `trim` applies the exact bounds. */
@@ -58,6 +61,14 @@ if redis.call('ZSCORE', KEYS[3], ARGV[1]) then return -1 end
 local sequence = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], sequence .. '-0', 'u', ARGV[2])
 redis.call('ZADD', KEYS[3], sequence, ARGV[1])
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[4], sequence, ARGV[1])
+  if redis.call('ZCARD', KEYS[4]) > tonumber(ARGV[5]) then
+    local oldest = redis.call('ZPOPMIN', KEYS[4])
+    redis.call('XDEL', KEYS[1], oldest[2] .. '-0')
+    redis.call('ZREM', KEYS[3], oldest[1])
+  end
+end
 return sequence
 `
 
@@ -69,6 +80,8 @@ export interface RedisStoreOptions {
   redis?: RedisOptions
   /** A Redis Cluster: its seed nodes (the URL is then ignored). The keys share one hash slot. */
   cluster?: ClusterNode[]
+  /** Presence updates kept for resuming (`--presence-history`). */
+  maxPresence?: number
 }
 
 export class RedisStore implements UpdateStore {
@@ -77,8 +90,10 @@ export class RedisStore implements UpdateStore {
   private readonly listeners = new Set<(update: StoredUpdate) => void>()
   private readonly ready: Promise<void>
   private closed = false
+  private readonly maxPresence: number
 
   constructor(url: string, options: RedisStoreOptions = {}) {
+    this.maxPresence = options.maxPresence ?? DEFAULT_PRESENCE_HISTORY
     const common: RedisOptions = {
       // Reconnect forever, backing off to 2 s between attempts.
       retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
@@ -96,7 +111,7 @@ export class RedisStore implements UpdateStore {
     // Errors surface on the commands that fail; the connection's own events only say it retries.
     this.commands.on('error', () => {})
     this.reader.on('error', () => {})
-    this.commands.defineCommand('appendUpdate', { numberOfKeys: 3, lua: APPEND_SCRIPT })
+    this.commands.defineCommand('appendUpdate', { numberOfKeys: 4, lua: APPEND_SCRIPT })
     this.ready = this.start()
   }
 
@@ -124,9 +139,12 @@ export class RedisStore implements UpdateStore {
             STREAM,
             COUNTER,
             IDS,
+            PRESENCE,
             id,
             JSON.stringify(payload),
             APPEND_MAXLEN,
+            update.presence === true ? 1 : 0,
+            this.maxPresence,
           ),
         id,
       ),
@@ -145,20 +163,16 @@ export class RedisStore implements UpdateStore {
     const { known, after } = await this.resolve(from, afterSequence)
     const updates: StoredUpdate[] = []
     let through = after
-    for (;;) {
-      const entries = await this.command(() =>
-        this.commands.xrange(STREAM, `(${through}-0`, '+', 'COUNT', READ_COUNT),
-      )
-      for (const [entryId, fields] of entries) {
-        const update = decode(entryId, fields)
-        through = update.sequence
-        if (matches(update)) {
-          updates.push(update)
-          if (updates.length >= limit) return { known, updates, through }
-        }
-      }
-      if (entries.length < READ_COUNT) return { known, updates, through }
+    const entries = await this.command(() =>
+      // One entry more than the page, to know whether it is the last.
+      this.commands.xrange(STREAM, `(${through}-0`, '+', 'COUNT', limit + 1),
+    )
+    for (const [entryId, fields] of entries.slice(0, limit)) {
+      const update = decode(entryId, fields)
+      through = update.sequence
+      if (matches(update)) updates.push(update)
     }
+    return { known, updates, through, done: entries.length <= limit }
   }
 
   async newestSequence(): Promise<number> {
@@ -175,7 +189,10 @@ export class RedisStore implements UpdateStore {
   async trim({ maxCount, maxAge }: HistoryBounds): Promise<number> {
     await this.available()
     const before = await this.command(() => this.commands.xlen(STREAM))
-    await this.command(() => this.commands.xtrim(STREAM, 'MAXLEN', maxCount))
+    // The count bound counts publishers' updates: at least `maxCount` of them stay, whatever the
+    // presence updates among them (those have their own bound, applied as they are appended).
+    const presence = await this.command(() => this.commands.zcard(PRESENCE))
+    await this.command(() => this.commands.xtrim(STREAM, 'MAXLEN', maxCount + presence))
     // By age: the stream is in publish order, so the old entries are a prefix; read it in pages.
     const oldestAllowed = Date.now() - maxAge
     for (;;) {
@@ -197,6 +214,7 @@ export class RedisStore implements UpdateStore {
     const keptFrom =
       first === undefined ? Number((await this.commands.get(COUNTER)) ?? 0) + 1 : sequenceOf(first[0])
     await this.command(() => this.commands.zremrangebyscore(IDS, '-inf', `(${keptFrom}`))
+    await this.command(() => this.commands.zremrangebyscore(PRESENCE, '-inf', `(${keptFrom}`))
     return before - (await this.command(() => this.commands.xlen(STREAM)))
   }
 

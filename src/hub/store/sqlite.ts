@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
+  DEFAULT_PRESENCE_HISTORY,
   DuplicateIdError,
   type HistoryBounds,
   type HistoryPage,
@@ -25,6 +26,7 @@ interface Row {
 
 interface Pending {
   update: StoredUpdate
+  presence: boolean
   resolve: (update: StoredUpdate) => void
   reject: (error: Error) => void
 }
@@ -44,9 +46,6 @@ export class StoreLockedError extends Error {
   }
 }
 
-/** Rows read per query while looking for updates that match a subscriber. */
-const PAGE_ROWS = 500
-
 /**
  * The default store: an embedded SQLite file (better-sqlite3) in WAL mode, so history and resume
  * survive a restart. Group commit: the appends of one event-loop turn are written in a single
@@ -61,7 +60,10 @@ export class SqliteStore implements UpdateStore {
   private flushScheduled = false
   private sequence: number
 
-  constructor(path: string) {
+  constructor(
+    path: string,
+    private readonly maxPresence = DEFAULT_PRESENCE_HISTORY,
+  ) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     this.database = new Database(path, { timeout: LOCK_WAIT_MS })
     // One process owns the file: the sequence of updates is kept in memory, so a second process
@@ -90,9 +92,14 @@ export class SqliteStore implements UpdateStore {
         private INTEGER NOT NULL,
         published_at INTEGER NOT NULL
       )`)
+    // Files written before presence was kept apart gain the column (their updates: not presence).
+    const columns = this.database.pragma('table_info(updates)') as { name: string }[]
+    if (!columns.some((column) => column.name === 'presence'))
+      this.database.exec('ALTER TABLE updates ADD COLUMN presence INTEGER NOT NULL DEFAULT 0')
+    this.database.exec('CREATE INDEX IF NOT EXISTS presence_updates ON updates (sequence) WHERE presence = 1')
     this.statements = {
       insert: this.database.prepare(
-        'INSERT INTO updates (sequence, id, topics, data, type, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (sequence, id, topics, data, type, retry, private, published_at, presence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       sequenceOf: this.database.prepare<[string], { sequence: number }>(
         'SELECT sequence FROM updates WHERE id = ?',
@@ -106,8 +113,12 @@ export class SqliteStore implements UpdateStore {
       newest: this.database.prepare<[], { sequence: number | null }>(
         'SELECT MAX(sequence) AS sequence FROM updates',
       ),
+      // The count bound counts publishers' updates; presence has its own, applied at each commit.
       trimCount: this.database.prepare<[number], unknown>(
-        'DELETE FROM updates WHERE sequence <= (SELECT sequence FROM updates ORDER BY sequence DESC LIMIT 1 OFFSET ?)',
+        'DELETE FROM updates WHERE sequence <= (SELECT sequence FROM updates WHERE presence = 0 ORDER BY sequence DESC LIMIT 1 OFFSET ?)',
+      ),
+      trimPresence: this.database.prepare<[number], unknown>(
+        'DELETE FROM updates WHERE presence = 1 AND sequence <= (SELECT sequence FROM updates WHERE presence = 1 ORDER BY sequence DESC LIMIT 1 OFFSET ?)',
       ),
       trimAge: this.database.prepare<[number], unknown>('DELETE FROM updates WHERE published_at < ?'),
     }
@@ -117,7 +128,7 @@ export class SqliteStore implements UpdateStore {
   append(update: NewUpdate): Promise<StoredUpdate> {
     const stored = storedUpdate(update, update.id ?? newUpdateId(), 0, Date.now())
     return new Promise((resolve, reject) => {
-      this.pending.push({ update: stored, resolve, reject })
+      this.pending.push({ update: stored, presence: update.presence === true, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
         setImmediate(() => this.flush())
@@ -145,6 +156,7 @@ export class SqliteStore implements UpdateStore {
               update.retry ?? null,
               update.private ? 1 : 0,
               update.publishedAt,
+              entry.presence ? 1 : 0,
             )
             update.sequence = ++this.sequence
             committed.push(entry)
@@ -153,6 +165,7 @@ export class SqliteStore implements UpdateStore {
             failed.push([entry, unique ? new DuplicateIdError(update.id) : (error as Error)])
           }
         }
+        if (batch.some((entry) => entry.presence)) this.statements.trimPresence.run(this.maxPresence)
       })()
     } catch (error) {
       // The transaction itself failed: nothing of the batch was stored, nothing is acknowledged.
@@ -180,18 +193,14 @@ export class SqliteStore implements UpdateStore {
     )
     const updates: StoredUpdate[] = []
     let through = after
-    for (;;) {
-      const rows = this.statements.page.all(through, PAGE_ROWS)
-      for (const row of rows) {
-        through = row.sequence
-        const update = toUpdate(row)
-        if (matches(update)) {
-          updates.push(update)
-          if (updates.length >= limit) return { known, updates, through }
-        }
-      }
-      if (rows.length < PAGE_ROWS) return { known, updates, through }
+    // One row more than the page, to know whether it is the last.
+    const rows = this.statements.page.all(through, limit + 1)
+    for (const row of rows.slice(0, limit)) {
+      through = row.sequence
+      const update = toUpdate(row)
+      if (matches(update)) updates.push(update)
     }
+    return { known, updates, through, done: rows.length <= limit }
   }
 
   async newestSequence(): Promise<number> {

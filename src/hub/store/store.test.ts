@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { afterEach, describe, expect, it } from 'vitest'
 import { storeContract } from '../../../test/helpers/store-contract.js'
 import { MemoryStore } from './memory.js'
@@ -27,9 +28,9 @@ const update = (topic: string, data: string, extra = {}) => ({
 const all = () => true
 
 describe.each([
-  ['memory', () => new MemoryStore()],
-  ['sqlite', () => new SqliteStore(databasePath())],
-] as [string, () => UpdateStore][])('%s store', (_name, createStore) => {
+  ['memory', (options) => new MemoryStore(10_000, options?.maxPresence)],
+  ['sqlite', (options) => new SqliteStore(databasePath(), options?.maxPresence)],
+] as [string, (options?: { maxPresence?: number }) => UpdateStore][])('%s store', (_name, createStore) => {
   storeContract(createStore)
 })
 
@@ -47,5 +48,23 @@ describe('sqlite store', () => {
     const page = await second.readAfter({ after: 'id-3' }, all, 10)
     expect(page.updates.map((stored) => stored.data)).toEqual(['4', '5', '6'])
     await second.close()
+  })
+
+  it('opens a file written before presence was kept apart: its updates stay, as publishers’ updates', async () => {
+    const path = databasePath()
+    const old = new Database(path)
+    old.exec(`CREATE TABLE updates (sequence INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, topics TEXT NOT NULL,
+      data TEXT NOT NULL, type TEXT, retry INTEGER, private INTEGER NOT NULL, published_at INTEGER NOT NULL)`)
+    old
+      .prepare('INSERT INTO updates VALUES (1, ?, ?, ?, NULL, NULL, 0, ?)')
+      .run('old-1', '["t"]', 'kept', Date.now())
+    old.close()
+    const store = new SqliteStore(path, 1)
+    await store.append(update('p', 'presence', { presence: true }))
+    await store.append(update('t', 'new'))
+    expect(await store.trim({ maxCount: 2, maxAge: 60_000 })).toBe(0)
+    const page = await store.readAfter('earliest', all, 10)
+    expect(page.updates.map((stored) => stored.data)).toEqual(['kept', 'presence', 'new'])
+    await store.close()
   })
 })

@@ -9,6 +9,8 @@ export interface HistoryPage {
   updates: StoredUpdate[]
   /** The sequence of the last update examined: read on from here. */
   through: number
+  /** No update after `through` was kept when the page was read. */
+  done: boolean
 }
 
 /**
@@ -19,8 +21,9 @@ export interface UpdateStore {
   /** Assigns the id (unless given) and the sequence; resolves once committed. Rejects a duplicate id. */
   append(update: NewUpdate): Promise<StoredUpdate>
   /**
-   * Updates after the resume point in global order, those that `matches` accepts, at most `limit`.
-   * Reads on from `afterSequence` when given (a later page).
+   * Of the next `limit` updates after the resume point in global order, those that `matches`
+   * accepts: a page costs `limit` matches at most, however few match, so a reader can yield between
+   * pages. Reads on from `afterSequence` when given (a later page).
    */
   readAfter(
     from: ResumePoint,
@@ -32,12 +35,15 @@ export interface UpdateStore {
   newestSequence(): Promise<number>
   /** The id of the newest update kept, if any. */
   newestId(): Promise<string | undefined>
-  /** Drops updates beyond the bounds; returns how many went. */
+  /** Drops updates beyond the bounds (the count bound counts no presence update); returns how many went. */
   trim(bounds: HistoryBounds): Promise<number>
   /** Every update appended on any node, in global order, after commit. Returns an unsubscribe. */
   onAppend(listener: (update: StoredUpdate) => void): () => void
   close(): Promise<void>
 }
+
+/** Presence updates kept for resuming, newest first (`--presence-history`). */
+export const DEFAULT_PRESENCE_HISTORY = 1000
 
 export interface HistoryBounds {
   maxCount: number

@@ -1,0 +1,110 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { streamStoreContract } from '../../test/helpers/stream-store-contract.js'
+import { JsonBodyError, jsonMessages } from './json-messages.js'
+import { MemoryStreamStore } from './memory-store.js'
+import { offsetOf, parseOffset } from './offset.js'
+import { decideProducer } from './producer.js'
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+describe('offsets', () => {
+  it('sort byte-wise as their entry counts do, and read back', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), (a, b) => {
+        expect(offsetOf(a) < offsetOf(b)).toBe(a < b)
+        expect(parseOffset(offsetOf(a))).toBe(a)
+      }),
+    )
+  })
+
+  it('know the sentinels and refuse what the server never issued', () => {
+    expect(parseOffset('-1')).toBe(0)
+    expect(parseOffset('now')).toBe('now')
+    for (const bad of [
+      '',
+      '1',
+      '-2',
+      '000000000000000x',
+      '00000000000000001',
+      '99999999999999999',
+      'NOW',
+      ' 0000000000000001',
+    ])
+      expect(parseOffset(bad)).toBeUndefined()
+    expect(parseOffset('9999999999999999')).toBeUndefined()
+  })
+})
+
+describe('idempotent producers (PROTOCOL.md §5.2.1)', () => {
+  const producer = (epoch: number, seq: number) => ({ id: 'p', epoch, seq })
+
+  it('starts a new producer at request 0 in any epoch, and refuses a first request past it', () => {
+    expect(decideProducer(undefined, producer(0, 0))).toEqual({
+      kind: 'accept',
+      next: { epoch: 0, lastSeq: 0 },
+    })
+    expect(decideProducer(undefined, producer(5, 0))).toEqual({
+      kind: 'accept',
+      next: { epoch: 5, lastSeq: 0 },
+    })
+    expect(decideProducer(undefined, producer(0, 3))).toEqual({ kind: 'gap', expected: 0, received: 3 })
+  })
+
+  it('accepts the next request, answers a seen one as a duplicate and refuses a gap', () => {
+    const state = { epoch: 1, lastSeq: 4 }
+    expect(decideProducer(state, producer(1, 5))).toEqual({ kind: 'accept', next: { epoch: 1, lastSeq: 5 } })
+    expect(decideProducer(state, producer(1, 4))).toEqual({ kind: 'duplicate', state })
+    expect(decideProducer(state, producer(1, 0))).toEqual({ kind: 'duplicate', state })
+    expect(decideProducer(state, producer(1, 7))).toEqual({ kind: 'gap', expected: 5, received: 7 })
+  })
+
+  it('fences an older epoch, and a newer one starts at 0', () => {
+    const state = { epoch: 2, lastSeq: 9 }
+    expect(decideProducer(state, producer(1, 10))).toEqual({ kind: 'stale-epoch', epoch: 2 })
+    expect(decideProducer(state, producer(3, 0))).toEqual({ kind: 'accept', next: { epoch: 3, lastSeq: 0 } })
+    expect(decideProducer(state, producer(3, 1))).toEqual({ kind: 'epoch-must-start-at-zero' })
+  })
+})
+
+describe('JSON mode messages (PROTOCOL.md §7.1)', () => {
+  it('flattens one level of an array, keeping each element as written', () => {
+    expect(jsonMessages(bytes('{"event": "created"}'), 'refuse')).toEqual(['{"event": "created"}'])
+    expect(jsonMessages(bytes('[{"event":"a"}, {"event":"b"}]'), 'refuse')).toEqual([
+      '{"event":"a"}',
+      '{"event":"b"}',
+    ])
+    expect(jsonMessages(bytes('[[1,2], [3,4]]'), 'refuse')).toEqual(['[1,2]', '[3,4]'])
+    expect(jsonMessages(bytes('[[[1,2,3]]]'), 'refuse')).toEqual(['[[1,2,3]]'])
+    expect(jsonMessages(bytes(' [ 12345678901234567890 , "a,]\\"[" ] '), 'refuse')).toEqual([
+      '12345678901234567890',
+      '"a,]\\"["',
+    ])
+  })
+
+  it('takes an empty array as no message on create, and refuses it on append; refuses what is not JSON', () => {
+    expect(jsonMessages(bytes('[]'), 'none')).toEqual([])
+    expect(() => jsonMessages(bytes(' [ ] '), 'refuse')).toThrow(/empty JSON array/)
+    for (const bad of ['', '{', '[1,]', 'nul', '{"a":1}{"b":2}'])
+      expect(() => jsonMessages(bytes(bad), 'refuse')).toThrow(JsonBodyError)
+    expect(() => jsonMessages(new Uint8Array([0x5b, 0x22, 0xff, 0x22, 0x5d]), 'refuse')).toThrow(/UTF-8/)
+  })
+
+  it('for any JSON array: the messages parse to its elements, in order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.jsonValue(), { minLength: 1, maxLength: 8 }),
+        fc.constantFrom(0, 2),
+        (values, indent) => {
+          const messages = jsonMessages(bytes(JSON.stringify(values, null, indent)), 'refuse')
+          expect(messages.map((message) => JSON.parse(message))).toEqual(JSON.parse(JSON.stringify(values)))
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+})
+
+describe('memory stream store', () => {
+  streamStoreContract((clock) => new MemoryStreamStore(clock.now))
+})

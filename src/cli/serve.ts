@@ -85,6 +85,9 @@ export function serveCommand(): Command {
     .addOption(
       flag('--resume-grace <seconds>', 'how long a generation outlives its last viewer (default 30)'),
     )
+    .addOption(
+      flag('--stream-long-poll <seconds>', 'how long a durable stream long-poll waits for data (default 20)'),
+    )
     .addOption(flag('--key-rpm <n>', 'LLM requests per minute per gateway key (default 0: unlimited)'))
     .addOption(flag('--key-concurrency <n>', 'LLM requests at once per gateway key (default 0: unlimited)'))
     .addOption(

@@ -4,6 +4,7 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Sessi
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
+import { Access } from '../llm/access.js'
 import { encodeEvent } from '../protocol/encoder.js'
 import { verifyDirectWrites } from '../server/direct-writes.js'
 import {
@@ -14,6 +15,8 @@ import {
   type EventStreamOptions,
 } from '../server/index.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
+import { createStreamsHandler, STREAM_REQUEST_HEADERS, STREAM_RESPONSE_HEADERS } from '../streams/http.js'
+import { MemoryStreamStore } from '../streams/memory-store.js'
 import { type GatewayConfig, readPem } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
@@ -75,7 +78,7 @@ export function createGateway(
   const sessions = new Set<Http2Session>()
   const cors: CorsOptions = {
     origin: config.corsOrigin,
-    exposeHeaders: ['Last-Event-ID', 'Streamgate-Generation-Id'],
+    exposeHeaders: ['Last-Event-ID', 'Streamgate-Generation-Id', ...STREAM_RESPONSE_HEADERS],
   }
   const streamOptions: EventStreamOptions = {
     heartbeat: config.heartbeat * 1000,
@@ -94,6 +97,19 @@ export function createGateway(
     publishOrigins: config.publishOrigin,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
+  })
+  // With gateway keys (as on the LLM routes), every stream operation needs one; without, on
+  // loopback, the routes are open. Read capabilities are to come.
+  const streamKeys = new Access({ apiKeys: config.apiKey, requestsPerMinute: 0, concurrentStreams: 0 })
+  const streams = createStreamsHandler(new MemoryStreamStore(), {
+    authorize: (request) =>
+      streamKeys.identify(request.headers) === undefined
+        ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
+        : undefined,
+    maxAppendBytes: config.maxBody,
+    longPollMs: config.streamLongPoll * 1000,
+    eventStreamOptions: streamOptions,
+    onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
   })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
   const llm = createLlmProxyFromConfig(config, streamOptions, {
@@ -186,7 +202,8 @@ export function createGateway(
         corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
       ))
         response.setHeader(name, value)
-      await llm.handle(request, response, url)
+      if (url.pathname.startsWith('/v1/stream/')) await streams.handle(request, response, url)
+      else await llm.handle(request, response, url)
       return
     }
     if (url.pathname.startsWith('/.well-known/mercure/')) {
@@ -332,6 +349,7 @@ export function createGateway(
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       llm.close()
+      streams.close()
       stats.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
       for (const session of sessions) session.close()
@@ -417,11 +435,11 @@ function answerPreflight(
   const origin = request.headers.origin
   response.writeHead(204, {
     ...corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
-    'access-control-allow-methods': 'GET, POST, OPTIONS',
-    // The SDKs' own headers too: a browser app may call the LLM routes with them.
+    'access-control-allow-methods': 'GET, HEAD, POST, PUT, DELETE, OPTIONS',
+    // The SDKs' own headers too: a browser app may call the LLM routes and streams with them.
     'access-control-allow-headers':
       request.headers['access-control-request-headers'] ??
-      'Authorization, Content-Type, Last-Event-ID, Cache-Control, X-Api-Key, Anthropic-Version',
+      `Authorization, Content-Type, Last-Event-ID, Cache-Control, X-Api-Key, Anthropic-Version, If-None-Match, ${STREAM_REQUEST_HEADERS.join(', ')}`,
     'access-control-max-age': '600',
   })
   response.end()

@@ -24,6 +24,7 @@ describe('gateway configuration', () => {
       apiKey: [],
       auth: true,
       resumeGrace: 30,
+      streamLongPoll: 20,
       keyRpm: 0,
       keyConcurrency: 0,
       maxConnectionsPerIp: 0,

@@ -142,6 +142,8 @@ export const gatewayConfigSchema = z
     /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
     auth: flag.default(true),
     resumeGrace: duration.default(30),
+    /** Seconds a Durable Streams long-poll waits for data before answering 204. */
+    streamLongPoll: duration.default(20),
     /** Requests per minute per gateway key on the LLM routes; 0 = unlimited. */
     keyRpm: integer(0, 1_000_000).default(0),
     /** Requests at once (streams included) per gateway key; 0 = unlimited. */

@@ -92,7 +92,8 @@ export class Access {
     }
   }
 
-  private identify(headers: IncomingHttpHeaders): string | undefined {
+  /** The presented key's id (`open` when no keys are configured), undefined without a valid key. */
+  identify(headers: IncomingHttpHeaders): string | undefined {
     if (this.keys.length === 0) return 'open'
     const bearer = /^Bearer\s+(.+)$/i.exec(headers.authorization ?? '')?.[1]
     const presented = bearer ?? (typeof headers['x-api-key'] === 'string' ? headers['x-api-key'] : undefined)

@@ -1,24 +1,32 @@
+import { randomBytes } from 'node:crypto'
+import { isJson, mediaType } from './media-type.js'
 import type { ProducerState } from './producer.js'
 import {
   type AppendRequest,
   type AppendResult,
   type CreateRequest,
   type CreateResult,
+  configurationConflict,
   decideAppend,
   isExpired,
   type StreamPage,
   type StreamState,
   type StreamStore,
-  sameConfiguration,
 } from './stream-store.js'
 
 interface MemoryStream {
   state: StreamState
   entries: Uint8Array[]
   producers: Map<string, ProducerState>
+  /** The stream this one was forked from, and how many forks of this one exist. */
+  source?: MemoryStream
+  forks: number
 }
 
-/** Streams in this process only (tests, development): every step is synchronous, hence atomic. */
+/**
+ * Streams in this process only (tests, development): every step is synchronous, hence atomic. A fork
+ * copies its source's entry references (not their bytes) up to its fork point.
+ */
 export class MemoryStreamStore implements StreamStore {
   private readonly streams = new Map<string, MemoryStream>()
   private readonly listeners = new Set<(state: StreamState) => void>()
@@ -26,28 +34,57 @@ export class MemoryStreamStore implements StreamStore {
   constructor(private readonly now: () => number = Date.now) {}
 
   async create(request: CreateRequest): Promise<CreateResult> {
-    const existing = this.live(request.path)
+    const existing = this.find(request.path)
     if (existing !== undefined) {
-      return sameConfiguration(existing.state, request)
+      const conflict = configurationConflict(existing.state, request)
+      return conflict === undefined
         ? { kind: 'exists', state: { ...existing.state } }
-        : { kind: 'conflict', state: { ...existing.state } }
+        : { kind: 'conflict', reason: conflict }
     }
+    let source: MemoryStream | undefined
+    let inherited: Uint8Array[] = []
+    let { contentType, ttlSeconds, expiresAt } = request
+    if (request.fork !== undefined) {
+      source = this.find(request.fork.from)
+      if (source === undefined) return { kind: 'source-not-found' }
+      if (source.state.softDeleted === true)
+        return { kind: 'conflict', reason: `${request.fork.from} is deleted (forks still read it)` }
+      const forked = forkEntries(source, request.fork)
+      if (typeof forked === 'string') return { kind: 'bad-fork-point', reason: forked }
+      inherited = forked
+      if (contentType !== undefined && mediaType(contentType) !== mediaType(source.state.contentType))
+        return { kind: 'conflict', reason: `the source holds ${source.state.contentType}` }
+      contentType ??= source.state.contentType
+      if (ttlSeconds === undefined && expiresAt === undefined) ({ ttlSeconds, expiresAt } = source.state)
+    }
+    const entries = [...inherited, ...request.entries]
     const state: StreamState = {
       path: request.path,
-      contentType: request.contentType,
-      ttlSeconds: request.ttlSeconds,
-      expiresAt: request.expiresAt,
-      entries: request.entries.length,
+      id: randomBytes(6).toString('base64url'),
+      contentType: contentType ?? 'application/octet-stream',
+      ttlSeconds,
+      expiresAt,
+      entries: entries.length,
       closed: request.close,
       touchedAt: this.now(),
+      fork:
+        request.fork === undefined || source === undefined
+          ? undefined
+          : {
+              from: request.fork.from,
+              offset: request.fork.offset ?? source.state.entries,
+              subOffset: request.fork.subOffset,
+            },
     }
-    this.streams.set(request.path, { state, entries: [...request.entries], producers: new Map() })
+    if (source !== undefined) source.forks++
+    this.streams.set(request.path, { state, entries, producers: new Map(), source, forks: 0 })
     return { kind: 'created', state: { ...state } }
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
-    const stream = this.live(request.path)
+    const stream = this.find(request.path)
     if (stream === undefined) return { kind: 'not-found' }
+    if (stream.state.softDeleted === true) return { kind: 'gone' }
     const producer = request.producer === undefined ? undefined : stream.producers.get(request.producer.id)
     const decision = decideAppend(stream.state, producer, request)
     if (decision.kind !== 'accept') return { ...decision, state: { ...stream.state } } as AppendResult
@@ -68,8 +105,8 @@ export class MemoryStreamStore implements StreamStore {
   }
 
   async read(path: string, after: number, maxBytes: number): Promise<StreamPage | undefined> {
-    const stream = this.live(path)
-    if (stream === undefined) return undefined
+    const stream = this.find(path)
+    if (stream === undefined || stream.state.softDeleted === true) return undefined
     stream.state.touchedAt = this.now()
     const entries: Uint8Array[] = []
     let bytes = 0
@@ -85,12 +122,16 @@ export class MemoryStreamStore implements StreamStore {
   }
 
   async head(path: string): Promise<StreamState | undefined> {
-    const stream = this.live(path)
+    const stream = this.find(path)
     return stream === undefined ? undefined : { ...stream.state }
   }
 
-  async delete(path: string): Promise<boolean> {
-    return this.live(path) !== undefined && this.streams.delete(path)
+  async delete(path: string): Promise<'deleted' | 'not-found' | 'gone'> {
+    const stream = this.find(path)
+    if (stream === undefined) return 'not-found'
+    if (stream.state.softDeleted === true) return 'gone'
+    this.drop(stream)
+    return 'deleted'
   }
 
   onAppend(listener: (state: StreamState) => void): () => void {
@@ -102,12 +143,43 @@ export class MemoryStreamStore implements StreamStore {
     this.listeners.clear()
   }
 
-  /** The stream at `path`, unless it is absent or expired (an expired one is dropped on the way). */
-  private live(path: string): MemoryStream | undefined {
+  /** The stream at `path` (soft-deleted ones included), unless absent or expired. */
+  private find(path: string): MemoryStream | undefined {
     const stream = this.streams.get(path)
     if (stream === undefined) return undefined
-    if (!isExpired(stream.state, this.now())) return stream
-    this.streams.delete(path)
-    return undefined
+    if (stream.state.softDeleted === true || !isExpired(stream.state, this.now())) return stream
+    this.drop(stream)
+    // Expired with forks: kept, soft-deleted.
+    return this.streams.get(path) === stream ? stream : undefined
   }
+
+  /** Deletes a stream, or soft-deletes it while forks exist; a source left without forks goes too. */
+  private drop(stream: MemoryStream): void {
+    if (stream.forks > 0) {
+      stream.state.softDeleted = true
+      return
+    }
+    if (this.streams.get(stream.state.path) === stream) this.streams.delete(stream.state.path)
+    const source = stream.source
+    if (source === undefined) return
+    source.forks--
+    if (source.forks === 0 && source.state.softDeleted === true) this.drop(source)
+  }
+}
+
+/** The entries a fork inherits, or why the fork point is not in the source. */
+function forkEntries(source: MemoryStream, fork: NonNullable<CreateRequest['fork']>): Uint8Array[] | string {
+  const offset = fork.offset ?? source.state.entries
+  if (offset > source.state.entries) return 'the fork offset is past the end of the source'
+  const inherited = source.entries.slice(0, offset)
+  if (fork.subOffset === 0) return inherited
+  if (isJson(source.state.contentType)) {
+    if (offset + fork.subOffset > source.state.entries) return 'the fork sub-offset is past the last message'
+    return source.entries.slice(0, offset + fork.subOffset)
+  }
+  const next = source.entries[offset]
+  if (next === undefined || fork.subOffset > next.length)
+    return 'the fork sub-offset is past the end of the append after the fork offset'
+  inherited.push(next.subarray(0, fork.subOffset))
+  return inherited
 }

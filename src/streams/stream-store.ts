@@ -1,3 +1,4 @@
+import { mediaType } from './media-type.js'
 import {
   decideProducer,
   type ProducerDecision,
@@ -21,6 +22,8 @@ export interface StreamLifetime {
 
 export interface StreamState extends StreamLifetime {
   path: string
+  /** Random, per creation: a stream created again at the same path is another stream (ETags differ). */
+  id: string
   contentType: string
   /** Entries so far: the tail offset names this count. */
   entries: number
@@ -31,21 +34,42 @@ export interface StreamState extends StreamLifetime {
   lastStreamSeq?: string
   /** When the stream was last read or written (the sliding TTL counts from here). */
   touchedAt: number
+  /** Where the stream was forked from (its configuration, for an idempotent create). */
+  fork?: ForkPoint
+  /**
+   * Deleted (or expired) while forks still read its data: every direct operation is `410 Gone`
+   * and the path cannot be created again, until the last fork goes (PROTOCOL.md §4.2).
+   */
+  softDeleted?: boolean
+}
+
+/** A fork's divergence point in its source: entries up to `offset`, then `subOffset` more units. */
+export interface ForkPoint {
+  from: string
+  offset: number
+  /** JSON streams: messages past `offset`; other streams: bytes of the entry after it. */
+  subOffset: number
 }
 
 export interface CreateRequest extends StreamLifetime {
   path: string
-  contentType: string
+  /** Absent only for a fork, which then takes its source's. */
+  contentType: string | undefined
   entries: Uint8Array[]
   close: boolean
+  /** Fork another stream; `offset` absent: at its tail. */
+  fork?: { from: string; offset: number | undefined; subOffset: number }
 }
 
 export type CreateResult =
   | { kind: 'created'; state: StreamState }
   /** The stream exists with this configuration: an idempotent create. */
   | { kind: 'exists'; state: StreamState }
-  /** The stream exists with another configuration (content type, lifetime, closure). */
-  | { kind: 'conflict'; state: StreamState }
+  /** The stream exists with another configuration (content type, lifetime, closure, fork point). */
+  | { kind: 'conflict'; reason: string }
+  | { kind: 'source-not-found' }
+  /** 400: an offset past the source's tail, or a sub-offset past the next boundary. */
+  | { kind: 'bad-fork-point'; reason: string }
 
 export interface AppendRequest {
   path: string
@@ -65,6 +89,8 @@ export type AppendResult =
   /** A close-only request on a stream already closed: idempotent. */
   | { kind: 'already-closed'; state: StreamState }
   | { kind: 'not-found' }
+  /** 410: the stream is soft-deleted. */
+  | { kind: 'gone' }
   /** 409 with `Stream-Closed: true`. */
   | { kind: 'closed'; state: StreamState }
   | { kind: 'content-type-mismatch'; state: StreamState }
@@ -90,7 +116,8 @@ export interface StreamStore {
   read(path: string, after: number, maxBytes: number): Promise<StreamPage | undefined>
   /** The stream's state without touching its sliding TTL (HEAD), undefined when absent or expired. */
   head(path: string): Promise<StreamState | undefined>
-  delete(path: string): Promise<boolean>
+  /** Deletes the stream, or soft-deletes it while forks read its data. */
+  delete(path: string): Promise<'deleted' | 'not-found' | 'gone'>
   /** Every append on any node, after commit. Returns an unsubscribe. */
   onAppend(listener: (state: StreamState) => void): () => void
   close(): Promise<void>
@@ -102,14 +129,28 @@ export function isExpired(state: StreamState, now: number): boolean {
   return state.ttlSeconds !== undefined && now >= state.touchedAt + state.ttlSeconds * 1000
 }
 
-/** A create against an existing stream is idempotent only with the same configuration and closure. */
-export function sameConfiguration(state: StreamState, request: CreateRequest): boolean {
-  return (
-    state.contentType.toLowerCase() === request.contentType.toLowerCase() &&
-    state.ttlSeconds === request.ttlSeconds &&
-    state.expiresAt === request.expiresAt &&
-    state.closed === request.close
+/**
+ * A create against an existing stream is idempotent only with the same configuration, closure and
+ * fork point; the reason it is not, otherwise. (A fork's lifetime may be inherited: it is compared
+ * when the request states one.)
+ */
+export function configurationConflict(state: StreamState, request: CreateRequest): string | undefined {
+  if (state.softDeleted === true) return 'a deleted stream that forks still read holds this path'
+  if (request.contentType !== undefined && mediaType(state.contentType) !== mediaType(request.contentType))
+    return `the stream holds ${state.contentType}`
+  const inherits =
+    request.fork !== undefined && request.ttlSeconds === undefined && request.expiresAt === undefined
+  if (!inherits && (state.ttlSeconds !== request.ttlSeconds || state.expiresAt !== request.expiresAt))
+    return 'the stream has another lifetime'
+  if (state.closed !== request.close) return state.closed ? 'the stream is closed' : 'the stream is open'
+  const fork = request.fork
+  if (
+    state.fork?.from !== fork?.from ||
+    (fork !== undefined && fork.offset !== undefined && state.fork?.offset !== fork.offset) ||
+    (state.fork?.subOffset ?? 0) !== (fork?.subOffset ?? 0)
   )
+    return 'the stream has another origin'
+  return undefined
 }
 
 export type AppendDecision =
@@ -141,18 +182,20 @@ export function decideAppend(
   if (
     request.entries.length > 0 &&
     request.contentType !== undefined &&
-    request.contentType.toLowerCase() !== state.contentType.toLowerCase()
+    mediaType(request.contentType) !== mediaType(state.contentType)
   )
     return { kind: 'content-type-mismatch', state }
+  // A producer's retry is a duplicate before anything else is compared: it carries the same
+  // Stream-Seq as the request that was stored.
+  const decision = request.producer === undefined ? undefined : decideProducer(producer, request.producer)
+  if (decision?.kind === 'duplicate') return { kind: 'duplicate', state, producer: decision.state }
   if (
     request.streamSeq !== undefined &&
     state.lastStreamSeq !== undefined &&
     request.streamSeq <= state.lastStreamSeq
   )
     return { kind: 'stream-seq-regression', state }
-  if (request.producer === undefined) return { kind: 'accept' }
-  const decision = decideProducer(producer, request.producer)
+  if (decision === undefined) return { kind: 'accept' }
   if (decision.kind === 'accept') return { kind: 'accept', producer: decision.next }
-  if (decision.kind === 'duplicate') return { kind: 'duplicate', state, producer: decision.state }
   return { kind: 'producer-refused', state, decision }
 }

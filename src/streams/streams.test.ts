@@ -21,18 +21,20 @@ describe('offsets', () => {
   it('know the sentinels and refuse what the server never issued', () => {
     expect(parseOffset('-1')).toBe(0)
     expect(parseOffset('now')).toBe('now')
+    expect(parseOffset('0000000000000000_0000000000000000')).toBe(0)
     for (const bad of [
       '',
       '1',
       '-2',
-      '000000000000000x',
-      '00000000000000001',
-      '99999999999999999',
+      '0000000000000001',
+      '000000000000000x_0000000000000000',
+      '0000000000000001_0000000000000001',
+      '00000000000000001_0000000000000000',
       'NOW',
-      ' 0000000000000001',
+      ' 0000000000000001_0000000000000000',
     ])
       expect(parseOffset(bad)).toBeUndefined()
-    expect(parseOffset('9999999999999999')).toBeUndefined()
+    expect(parseOffset('9999999999999999_0000000000000000')).toBeUndefined()
   })
 })
 

@@ -30,8 +30,7 @@ export function streamStoreContract(createStore: (clock: TestClock) => StreamSto
     const store = createStore(new TestClock())
     expect((await store.create(stream('/a', { entries: [text('x')] }))).kind).toBe('created')
     const again = await store.create(stream('/a'))
-    expect(again.kind).toBe('exists')
-    expect(again.state.entries).toBe(1)
+    expect(again).toMatchObject({ kind: 'exists', state: { entries: 1 } })
     expect((await store.create(stream('/a', { contentType: 'application/json' }))).kind).toBe('conflict')
     expect((await store.create(stream('/a', { ttlSeconds: 60 }))).kind).toBe('conflict')
     expect((await store.create(stream('/a', { close: true }))).kind).toBe('conflict')
@@ -136,10 +135,10 @@ export function streamStoreContract(createStore: (clock: TestClock) => StreamSto
   it('deletes a stream and its entries', async () => {
     const store = createStore(new TestClock())
     await store.create(stream('/d', { entries: [text('x')] }))
-    expect(await store.delete('/d')).toBe(true)
-    expect(await store.delete('/d')).toBe(false)
+    expect(await store.delete('/d')).toBe('deleted')
+    expect(await store.delete('/d')).toBe('not-found')
     expect(await store.read('/d', 0, 1000)).toBeUndefined()
-    expect((await store.create(stream('/d'))).state.entries).toBe(0)
+    expect(await store.create(stream('/d'))).toMatchObject({ kind: 'created', state: { entries: 0 } })
     await store.close()
   })
 }

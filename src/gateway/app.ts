@@ -16,7 +16,6 @@ import {
 } from '../server/index.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
 import { createStreamsHandler, STREAM_REQUEST_HEADERS, STREAM_RESPONSE_HEADERS } from '../streams/http.js'
-import { MemoryStreamStore } from '../streams/memory-store.js'
 import { type GatewayConfig, readPem } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
 import { createHubFromConfig, type HubSetup, verificationKeys } from './hub-setup.js'
@@ -101,16 +100,18 @@ export function createGateway(
   // With gateway keys (as on the LLM routes), every stream operation needs one; without, on
   // loopback, the routes are open. Read capabilities are to come.
   const streamKeys = new Access({ apiKeys: config.apiKey, requestsPerMinute: 0, concurrentStreams: 0 })
-  const streams = createStreamsHandler(new MemoryStreamStore(), {
-    authorize: (request) =>
-      streamKeys.identify(request.headers) === undefined
-        ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
-        : undefined,
-    maxAppendBytes: config.maxBody,
-    longPollMs: config.streamLongPoll * 1000,
-    eventStreamOptions: streamOptions,
-    onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
-  })
+  const streams =
+    hubSetup.streamStore &&
+    createStreamsHandler(hubSetup.streamStore, {
+      authorize: (request) =>
+        streamKeys.identify(request.headers) === undefined
+          ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
+          : undefined,
+      maxAppendBytes: config.maxBody,
+      longPollMs: config.streamLongPoll * 1000,
+      eventStreamOptions: streamOptions,
+      onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
+    })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
   const llm = createLlmProxyFromConfig(config, streamOptions, {
     request: metrics.llmRequest,
@@ -202,8 +203,16 @@ export function createGateway(
         corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
       ))
         response.setHeader(name, value)
-      if (url.pathname.startsWith('/v1/stream/')) await streams.handle(request, response, url)
-      else await llm.handle(request, response, url)
+      if (url.pathname.startsWith('/v1/stream/')) {
+        if (streams !== undefined) await streams.handle(request, response, url)
+        else
+          sendError(
+            response,
+            501,
+            'SG_ERR_NOT_IMPLEMENTED',
+            'durable streams run on the sqlite and memory stores; the Redis store does not carry them yet',
+          )
+      } else await llm.handle(request, response, url)
       return
     }
     if (url.pathname.startsWith('/.well-known/mercure/')) {
@@ -349,7 +358,7 @@ export function createGateway(
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       llm.close()
-      streams.close()
+      streams?.close()
       stats.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
       for (const session of sessions) session.close()
@@ -367,7 +376,7 @@ export function createGateway(
       await closed
       clearTimeout(timer)
       await hubSetup.hub.close()
-      await hubSetup.hub.store.close()
+      await hubSetup.closeStores()
     },
   }
 }

@@ -7,6 +7,10 @@ import { MemoryStore } from '../hub/store/memory.js'
 import { RedisStore } from '../hub/store/redis.js'
 import { SqliteStore } from '../hub/store/sqlite.js'
 import type { UpdateStore } from '../hub/store/store.js'
+import { openSqliteFile } from '../storage/sqlite-file.js'
+import { MemoryStreamStore } from '../streams/memory-store.js'
+import { SqliteStreamStore } from '../streams/sqlite-store.js'
+import type { StreamStore } from '../streams/stream-store.js'
 import { ConfigError, type GatewayConfig } from './config.js'
 
 export interface HubSetup {
@@ -15,10 +19,14 @@ export interface HubSetup {
   subscriberSecret: string
   /** Set when no secret was configured and the one kept in the data dir is used. */
   generatedSecretFile: string | undefined
+  /** The durable streams' store, on the hub's engine (none yet on Redis). */
+  streamStore: StreamStore | undefined
+  /** Closes the hub's store, the streams' store and the file they share. */
+  closeStores(): Promise<void>
 }
 
 export function createHubFromConfig(config: GatewayConfig): HubSetup {
-  const store = openStore(config.store, config.historySize, config.presenceHistory)
+  const { store, streamStore, close } = openStores(config.store, config.historySize, config.presenceHistory)
   const hub = new Hub(store, { maxCount: config.historySize, maxAge: config.historyMaxAge * 1000 })
   const configured = readKeyValue(config.jwtSecret, '--jwt-secret')
   let generatedSecretFile: string | undefined
@@ -37,6 +45,12 @@ export function createHubFromConfig(config: GatewayConfig): HubSetup {
     subscriberSecret:
       readKeyValue(config.subscriberJwtSecret, '--subscriber-jwt-secret') ?? (fallback as string),
     generatedSecretFile,
+    streamStore,
+    closeStores: async () => {
+      await store.close()
+      await streamStore?.close()
+      close()
+    },
   }
 }
 
@@ -71,10 +85,28 @@ function readKeyValue(value: string | undefined, flag: string): string | undefin
 
 const MIN_SECRET_BYTES = 32
 
-function openStore(spec: string, historySize: number, maxPresence: number): UpdateStore {
-  if (spec === 'memory') return new MemoryStore(historySize, maxPresence)
-  if (spec.startsWith('sqlite:')) return new SqliteStore(spec.slice('sqlite:'.length), maxPresence)
-  if (/^rediss?:\/\//.test(spec)) return new RedisStore(spec, { maxPresence })
+/** The hub's store and the streams' store on one engine: one sqlite file for both. */
+function openStores(
+  spec: string,
+  historySize: number,
+  maxPresence: number,
+): { store: UpdateStore; streamStore: StreamStore | undefined; close: () => void } {
+  if (spec === 'memory')
+    return {
+      store: new MemoryStore(historySize, maxPresence),
+      streamStore: new MemoryStreamStore(),
+      close: () => {},
+    }
+  if (spec.startsWith('sqlite:')) {
+    const database = openSqliteFile(spec.slice('sqlite:'.length))
+    return {
+      store: new SqliteStore(database, maxPresence),
+      streamStore: new SqliteStreamStore(database),
+      close: () => database.close(),
+    }
+  }
+  if (/^rediss?:\/\//.test(spec))
+    return { store: new RedisStore(spec, { maxPresence }), streamStore: undefined, close: () => {} }
   throw new ConfigError(`--store: ${spec}: expected sqlite:<file>, memory or redis://host:port[/db]`)
 }
 

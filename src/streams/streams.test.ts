@@ -1,10 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { streamStoreContract } from '../../test/helpers/stream-store-contract.js'
+import { openSqliteFile } from '../storage/sqlite-file.js'
 import { JsonBodyError, jsonMessages } from './json-messages.js'
 import { MemoryStreamStore } from './memory-store.js'
 import { offsetOf, parseOffset } from './offset.js'
 import { decideProducer } from './producer.js'
+import { SqliteStreamStore } from './sqlite-store.js'
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -109,4 +114,63 @@ describe('JSON mode messages (PROTOCOL.md §7.1)', () => {
 
 describe('memory stream store', () => {
   streamStoreContract((clock) => new MemoryStreamStore(clock.now))
+})
+
+describe('sqlite stream store', () => {
+  streamStoreContract((clock) => new SqliteStreamStore(openSqliteFile(':memory:'), clock.now))
+
+  it('keeps streams, entries, producers, closure and forks across a restart of the file', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'streamgate-streams-'))
+    try {
+      const path = join(directory, 'gateway.db')
+      let database = openSqliteFile(path)
+      let store = new SqliteStreamStore(database)
+      await store.create({ path: '/s', contentType: 'text/plain', entries: [bytes('a')], close: false })
+      const producer = { id: 'w', epoch: 0, seq: 0 }
+      await store.append({
+        path: '/s',
+        contentType: 'text/plain',
+        entries: [bytes('b')],
+        close: false,
+        producer,
+      })
+      await store.create({
+        path: '/f',
+        contentType: undefined,
+        entries: [],
+        close: false,
+        fork: { from: '/s', offset: 1, subOffset: 0 },
+      })
+      await store.append({ path: '/f', contentType: 'text/plain', entries: [bytes('c')], close: true })
+      database.close()
+      database = openSqliteFile(path)
+      store = new SqliteStreamStore(database)
+      const text = (entries: Uint8Array[] | undefined) =>
+        (entries ?? []).map((entry) => new TextDecoder().decode(entry))
+      expect(text((await store.read('/s', 0, 1000))?.entries)).toEqual(['a', 'b'])
+      expect(text((await store.read('/f', 0, 1000))?.entries)).toEqual(['a', 'c'])
+      expect(await store.head('/f')).toMatchObject({ closed: true, entries: 2 })
+      // The producer's retry is still known as one.
+      expect(
+        (
+          await store.append({
+            path: '/s',
+            contentType: 'text/plain',
+            entries: [bytes('b')],
+            close: false,
+            producer,
+          })
+        ).kind,
+      ).toBe('duplicate')
+      // The source goes soft while its fork lives, and entirely with it.
+      expect(await store.delete('/s')).toBe('deleted')
+      expect(await store.head('/s')).toMatchObject({ softDeleted: true })
+      expect(text((await store.read('/f', 0, 1000))?.entries)).toEqual(['a', 'c'])
+      expect(await store.delete('/f')).toBe('deleted')
+      expect(await store.head('/s')).toBeUndefined()
+      database.close()
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
 })

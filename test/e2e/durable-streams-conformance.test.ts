@@ -1,19 +1,31 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { runConformanceTests } from '@durable-streams/server-conformance-tests'
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, beforeAll, describe } from 'vitest'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 
 // The Durable Streams conformance suite (pinned 0.3.6), every test, against the gateway's
-// /v1/stream routes. Long-polls wait one second, so that the suite's timeouts are short.
-const config = { baseUrl: '', longPollTimeoutMs: 1000 }
-let gateway: GatewayProcess
+// /v1/stream routes on each store that carries streams. Long-polls wait one second, so that the
+// suite's timeouts are short.
+const directory = mkdtempSync(join(tmpdir(), 'streamgate-conformance-'))
+afterAll(() => rmSync(directory, { recursive: true, force: true }))
 
-beforeAll(async () => {
-  gateway = await startGateway(['--stream-long-poll', '1'])
-  config.baseUrl = gateway.url
+describe.each([
+  ['sqlite (the default)', () => `sqlite:${join(directory, 'gateway.db')}`],
+  ['memory', () => 'memory'],
+])('on the %s store', (_name, store) => {
+  const config = { baseUrl: '', longPollTimeoutMs: 1000 }
+  let gateway: GatewayProcess
+
+  beforeAll(async () => {
+    gateway = await startGateway(['--store', store(), '--stream-long-poll', '1'])
+    config.baseUrl = gateway.url
+  })
+
+  afterAll(async () => {
+    await gateway?.stop()
+  })
+
+  runConformanceTests(config)
 })
-
-afterAll(async () => {
-  await gateway?.stop()
-})
-
-runConformanceTests(config)

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
+import { openSqliteFile } from '../../storage/sqlite-file.js'
 import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
   DEFAULT_PRESENCE_HISTORY,
@@ -31,24 +30,9 @@ interface Pending {
   reject: (error: Error) => void
 }
 
-/** How long a second process waits for the file before it gives up. */
-const LOCK_WAIT_MS = 2000
-
-/** The sqlite file is held by another process. */
-export class StoreLockedError extends Error {
-  readonly code = 'SG_ERR_STORE_LOCKED'
-
-  constructor(path: string) {
-    super(
-      `${path} is in use by another process: one gateway per sqlite file (several gateways share a hub through the Redis store)`,
-    )
-    this.name = 'StoreLockedError'
-  }
-}
-
 /**
  * The default store: an embedded SQLite file (better-sqlite3) in WAL mode, so history and resume
- * survive a restart. Group commit: the appends of one event-loop turn are written in a single
+ * survive a restart (the file is shared with the durable streams: storage/sqlite-file.ts). Group commit: the appends of one event-loop turn are written in a single
  * transaction, and each publish is acknowledged after its batch commits. synchronous=NORMAL in WAL
  * mode keeps every committed update through a crash of the process (not through a power cut).
  */
@@ -60,27 +44,15 @@ export class SqliteStore implements UpdateStore {
   private flushScheduled = false
   private sequence: number
 
+  /** Whether this store opened the file (and closes it), or was given it. */
+  private readonly ownsDatabase: boolean
+
   constructor(
-    path: string,
+    file: string | Database.Database,
     private readonly maxPresence = DEFAULT_PRESENCE_HISTORY,
   ) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    this.database = new Database(path, { timeout: LOCK_WAIT_MS })
-    // One process owns the file: the sequence of updates is kept in memory, so a second process
-    // appending to the same file would make each refuse the other's next sequence numbers (an
-    // overlapping deploy answered 500 to every publish). The exclusive lock, taken by the first
-    // write below and held until the process ends (the OS drops it even after a crash), makes a
-    // second process fail at start instead.
-    this.database.pragma('locking_mode = EXCLUSIVE')
-    try {
-      this.database.pragma('journal_mode = WAL')
-      this.database.exec('BEGIN IMMEDIATE; COMMIT')
-    } catch (error) {
-      this.database.close()
-      if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error
-      throw new StoreLockedError(path)
-    }
-    this.database.pragma('synchronous = NORMAL')
+    this.ownsDatabase = typeof file === 'string'
+    this.database = typeof file === 'string' ? openSqliteFile(file) : file
     this.database.exec(`
       CREATE TABLE IF NOT EXISTS updates (
         sequence INTEGER PRIMARY KEY,
@@ -225,7 +197,7 @@ export class SqliteStore implements UpdateStore {
   async close(): Promise<void> {
     if (this.pending.length > 0) this.flush()
     this.listeners.clear()
-    this.database.close()
+    if (this.ownsDatabase) this.database.close()
   }
 }
 

@@ -1,0 +1,345 @@
+import { randomBytes } from 'node:crypto'
+import type Database from 'better-sqlite3'
+import { isJson, mediaType } from './media-type.js'
+import type { ProducerRequest, ProducerState } from './producer.js'
+import {
+  type AppendRequest,
+  type AppendResult,
+  type CreateRequest,
+  type CreateResult,
+  configurationConflict,
+  decideAppend,
+  isExpired,
+  type StreamPage,
+  type StreamState,
+  type StreamStore,
+} from './stream-store.js'
+
+interface StreamRow {
+  path: string
+  id: string
+  content_type: string
+  ttl_seconds: number | null
+  expires_at: number | null
+  entries: number
+  closed: number
+  closed_by: string | null
+  last_stream_seq: string | null
+  touched_at: number
+  fork_from: string | null
+  fork_offset: number | null
+  fork_sub_offset: number | null
+  /** The source stream's id, and how many leading entries are read from it. */
+  source_id: string | null
+  inherited: number
+  forks: number
+  soft_deleted: number
+}
+
+/**
+ * Durable streams in the gateway's sqlite file (beside the hub's updates): a row per stream, a row
+ * per entry, a row per producer. An append, its producer state and the stream's new tail commit in
+ * one transaction before the append is acknowledged. A fork stores only what it adds: its leading
+ * entries are read from its source (which a delete then keeps, soft-deleted, while forks exist).
+ */
+export class SqliteStreamStore implements StreamStore {
+  private readonly listeners = new Set<(state: StreamState) => void>()
+  private readonly statements
+
+  constructor(
+    private readonly database: Database.Database,
+    private readonly now: () => number = Date.now,
+  ) {
+    database.exec(`
+      CREATE TABLE IF NOT EXISTS streams (
+        path TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        content_type TEXT NOT NULL,
+        ttl_seconds INTEGER,
+        expires_at INTEGER,
+        entries INTEGER NOT NULL,
+        closed INTEGER NOT NULL,
+        closed_by TEXT,
+        last_stream_seq TEXT,
+        touched_at INTEGER NOT NULL,
+        fork_from TEXT,
+        fork_offset INTEGER,
+        fork_sub_offset INTEGER,
+        source_id TEXT,
+        inherited INTEGER NOT NULL,
+        forks INTEGER NOT NULL,
+        soft_deleted INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS stream_entries (
+        stream_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (stream_id, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS stream_producers (
+        stream_id TEXT NOT NULL,
+        producer TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        PRIMARY KEY (stream_id, producer)
+      ) WITHOUT ROWID;`)
+    this.statements = {
+      byPath: database.prepare<[string], StreamRow>('SELECT * FROM streams WHERE path = ?'),
+      byId: database.prepare<[string], StreamRow>('SELECT * FROM streams WHERE id = ?'),
+      insert: database.prepare(
+        `INSERT INTO streams (path, id, content_type, ttl_seconds, expires_at, entries, closed, closed_by,
+          last_stream_seq, touched_at, fork_from, fork_offset, fork_sub_offset, source_id, inherited, forks, soft_deleted)
+         VALUES (@path, @id, @content_type, @ttl_seconds, @expires_at, @entries, @closed, @closed_by,
+          @last_stream_seq, @touched_at, @fork_from, @fork_offset, @fork_sub_offset, @source_id, @inherited, @forks, @soft_deleted)`,
+      ),
+      afterAppend: database.prepare<[number, number, string | null, string | null, number, string]>(
+        'UPDATE streams SET entries = ?, closed = ?, closed_by = ?, last_stream_seq = ?, touched_at = ? WHERE id = ?',
+      ),
+      touch: database.prepare<[number, string]>('UPDATE streams SET touched_at = ? WHERE id = ?'),
+      forks: database.prepare<[number, string]>('UPDATE streams SET forks = forks + ? WHERE id = ?'),
+      softDelete: database.prepare<[string]>('UPDATE streams SET soft_deleted = 1 WHERE id = ?'),
+      remove: database.prepare<[string]>('DELETE FROM streams WHERE id = ?'),
+      removeEntries: database.prepare<[string]>('DELETE FROM stream_entries WHERE stream_id = ?'),
+      removeProducers: database.prepare<[string]>('DELETE FROM stream_producers WHERE stream_id = ?'),
+      entry: database.prepare('INSERT INTO stream_entries (stream_id, seq, data) VALUES (?, ?, ?)'),
+      entries: database.prepare<[string, number, number, number], { seq: number; data: Buffer }>(
+        'SELECT seq, data FROM stream_entries WHERE stream_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      ),
+      oneEntry: database.prepare<[string, number], { data: Buffer }>(
+        'SELECT data FROM stream_entries WHERE stream_id = ? AND seq = ?',
+      ),
+      producer: database.prepare<[string, string], { epoch: number; last_seq: number }>(
+        'SELECT epoch, last_seq FROM stream_producers WHERE stream_id = ? AND producer = ?',
+      ),
+      saveProducer: database.prepare(
+        `INSERT INTO stream_producers (stream_id, producer, epoch, last_seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT (stream_id, producer) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq`,
+      ),
+    }
+  }
+
+  async create(request: CreateRequest): Promise<CreateResult> {
+    const result = this.database.transaction(() => this.createNow(request))()
+    return result
+  }
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const result = this.database.transaction(() => this.appendNow(request))()
+    if (result.kind === 'appended') for (const listener of this.listeners) listener(result.state)
+    return result
+  }
+
+  async read(path: string, after: number, maxBytes: number): Promise<StreamPage | undefined> {
+    const row = this.find(path)
+    if (row === undefined || row.soft_deleted === 1) return undefined
+    const touchedAt = this.now()
+    this.statements.touch.run(touchedAt, row.id)
+    row.touched_at = touchedAt
+    const entries: Uint8Array[] = []
+    let bytes = 0
+    let through = Math.min(after, row.entries)
+    // Entry by entry range: a fork's leading entries are its source's (and so on up the chain).
+    while (through < row.entries) {
+      let holder = row
+      let limit = row.entries
+      while (through + 1 <= holder.inherited) {
+        limit = holder.inherited
+        holder = this.statements.byId.get(holder.source_id as string) as StreamRow
+      }
+      const rows = this.statements.entries.all(holder.id, through, limit, 256)
+      for (const entry of rows) {
+        if (entries.length > 0 && bytes + entry.data.length > maxBytes)
+          return { state: toState(row), entries, through }
+        entries.push(entry.data)
+        bytes += entry.data.length
+        through = entry.seq
+      }
+      if (rows.length === 0) break
+    }
+    return { state: toState(row), entries, through }
+  }
+
+  async head(path: string): Promise<StreamState | undefined> {
+    const row = this.find(path)
+    return row === undefined ? undefined : toState(row)
+  }
+
+  async delete(path: string): Promise<'deleted' | 'not-found' | 'gone'> {
+    return this.database.transaction(() => {
+      const row = this.find(path)
+      if (row === undefined) return 'not-found' as const
+      if (row.soft_deleted === 1) return 'gone' as const
+      this.drop(row)
+      return 'deleted' as const
+    })()
+  }
+
+  onAppend(listener: (state: StreamState) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear()
+  }
+
+  private createNow(request: CreateRequest): CreateResult {
+    const existing = this.find(request.path)
+    if (existing !== undefined) {
+      const conflict = configurationConflict(toState(existing), request)
+      return conflict === undefined
+        ? { kind: 'exists', state: toState(existing) }
+        : { kind: 'conflict', reason: conflict }
+    }
+    let { contentType, ttlSeconds, expiresAt } = request
+    let source: StreamRow | undefined
+    let inherited = 0
+    const own: Uint8Array[] = []
+    if (request.fork !== undefined) {
+      source = this.find(request.fork.from)
+      if (source === undefined) return { kind: 'source-not-found' }
+      if (source.soft_deleted === 1)
+        return { kind: 'conflict', reason: `${request.fork.from} is deleted (forks still read it)` }
+      if (contentType !== undefined && mediaType(contentType) !== mediaType(source.content_type))
+        return { kind: 'conflict', reason: `the source holds ${source.content_type}` }
+      const offset = request.fork.offset ?? source.entries
+      if (offset > source.entries)
+        return { kind: 'bad-fork-point', reason: 'the fork offset is past the end of the source' }
+      inherited = offset
+      const sub = request.fork.subOffset
+      if (sub > 0 && isJson(source.content_type)) {
+        if (offset + sub > source.entries)
+          return { kind: 'bad-fork-point', reason: 'the fork sub-offset is past the last message' }
+        inherited += sub
+      } else if (sub > 0) {
+        const next = offset < source.entries ? this.entryOf(source, offset + 1) : undefined
+        if (next === undefined || sub > next.length)
+          return {
+            kind: 'bad-fork-point',
+            reason: 'the fork sub-offset is past the end of the append after the fork offset',
+          }
+        // Part of an append: the fork keeps its own copy of that part.
+        own.push(next.subarray(0, sub))
+      }
+      contentType ??= source.content_type
+      if (ttlSeconds === undefined && expiresAt === undefined) {
+        ttlSeconds = source.ttl_seconds ?? undefined
+        expiresAt = source.expires_at ?? undefined
+      }
+    }
+    own.push(...request.entries)
+    const row: StreamRow = {
+      path: request.path,
+      id: randomBytes(9).toString('base64url'),
+      content_type: contentType ?? 'application/octet-stream',
+      ttl_seconds: ttlSeconds ?? null,
+      expires_at: expiresAt ?? null,
+      entries: inherited + own.length,
+      closed: request.close ? 1 : 0,
+      closed_by: null,
+      last_stream_seq: null,
+      touched_at: this.now(),
+      fork_from: request.fork?.from ?? null,
+      fork_offset:
+        request.fork === undefined || source === undefined ? null : (request.fork.offset ?? source.entries),
+      fork_sub_offset: request.fork?.subOffset ?? null,
+      source_id: source?.id ?? null,
+      inherited,
+      forks: 0,
+      soft_deleted: 0,
+    }
+    this.statements.insert.run(row)
+    for (const [index, entry] of own.entries())
+      this.statements.entry.run(row.id, inherited + index + 1, entry)
+    if (source !== undefined) this.statements.forks.run(1, source.id)
+    return { kind: 'created', state: toState(row) }
+  }
+
+  private appendNow(request: AppendRequest): AppendResult {
+    const row = this.find(request.path)
+    if (row === undefined) return { kind: 'not-found' }
+    if (row.soft_deleted === 1) return { kind: 'gone' }
+    const state = toState(row)
+    const saved =
+      request.producer === undefined ? undefined : this.statements.producer.get(row.id, request.producer.id)
+    const producer: ProducerState | undefined =
+      saved === undefined ? undefined : { epoch: saved.epoch, lastSeq: saved.last_seq }
+    const decision = decideAppend(state, producer, request)
+    if (decision.kind !== 'accept') return decision
+    for (const [index, entry] of request.entries.entries())
+      this.statements.entry.run(row.id, row.entries + index + 1, entry)
+    state.entries = row.entries + request.entries.length
+    state.touchedAt = this.now()
+    if (request.streamSeq !== undefined) state.lastStreamSeq = request.streamSeq
+    if (request.close) {
+      state.closed = true
+      state.closedBy = request.producer
+    }
+    this.statements.afterAppend.run(
+      state.entries,
+      state.closed ? 1 : 0,
+      state.closedBy === undefined ? null : JSON.stringify(state.closedBy),
+      state.lastStreamSeq ?? null,
+      state.touchedAt,
+      row.id,
+    )
+    if (request.producer !== undefined && decision.producer !== undefined)
+      this.statements.saveProducer.run(
+        row.id,
+        request.producer.id,
+        decision.producer.epoch,
+        decision.producer.lastSeq,
+      )
+    return { kind: 'appended', state, producer: decision.producer }
+  }
+
+  /** The entry `seq` of a stream, following its fork chain. */
+  private entryOf(row: StreamRow, seq: number): Buffer | undefined {
+    let holder = row
+    while (seq <= holder.inherited) holder = this.statements.byId.get(holder.source_id as string) as StreamRow
+    return this.statements.oneEntry.get(holder.id, seq)?.data
+  }
+
+  /** The stream at `path` (soft-deleted ones included), unless absent or expired. */
+  private find(path: string): StreamRow | undefined {
+    const row = this.statements.byPath.get(path)
+    if (row === undefined || row.soft_deleted === 1 || !isExpired(toState(row), this.now())) return row
+    this.drop(row)
+    return this.statements.byPath.get(path)
+  }
+
+  /** Deletes a stream, or soft-deletes it while forks exist; a source left without forks goes too. */
+  private drop(row: StreamRow): void {
+    if (row.forks > 0) {
+      this.statements.softDelete.run(row.id)
+      return
+    }
+    this.statements.remove.run(row.id)
+    this.statements.removeEntries.run(row.id)
+    this.statements.removeProducers.run(row.id)
+    if (row.source_id === null) return
+    this.statements.forks.run(-1, row.source_id)
+    const source = this.statements.byId.get(row.source_id)
+    if (source !== undefined && source.forks === 0 && source.soft_deleted === 1) this.drop(source)
+  }
+}
+
+function toState(row: StreamRow): StreamState {
+  return {
+    path: row.path,
+    id: row.id,
+    contentType: row.content_type,
+    ttlSeconds: row.ttl_seconds ?? undefined,
+    expiresAt: row.expires_at ?? undefined,
+    entries: row.entries,
+    closed: row.closed === 1,
+    closedBy: row.closed_by === null ? undefined : (JSON.parse(row.closed_by) as ProducerRequest),
+    lastStreamSeq: row.last_stream_seq ?? undefined,
+    touchedAt: row.touched_at,
+    fork:
+      row.fork_from === null
+        ? undefined
+        : { from: row.fork_from, offset: row.fork_offset ?? 0, subOffset: row.fork_sub_offset ?? 0 },
+    softDeleted: row.soft_deleted === 1 ? true : undefined,
+  }
+}

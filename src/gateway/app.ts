@@ -101,17 +101,18 @@ export function createGateway(
   // loopback, the routes are open. Read capabilities are to come.
   const streamKeys = new Access({ apiKeys: config.apiKey, requestsPerMinute: 0, concurrentStreams: 0 })
   const streams =
-    hubSetup.streamStore &&
-    createStreamsHandler(hubSetup.streamStore, {
-      authorize: (request) =>
-        streamKeys.identify(request.headers) === undefined
-          ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
-          : undefined,
-      maxAppendBytes: config.maxBody,
-      longPollMs: config.streamLongPoll * 1000,
-      eventStreamOptions: streamOptions,
-      onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
-    })
+    hubSetup.streamStore === undefined
+      ? undefined
+      : createStreamsHandler(hubSetup.streamStore, {
+          authorize: (request) =>
+            streamKeys.identify(request.headers) === undefined
+              ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
+              : undefined,
+          maxAppendBytes: config.maxBody,
+          longPollMs: config.streamLongPoll * 1000,
+          eventStreamOptions: streamOptions,
+          onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
+        })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
   const llm = createLlmProxyFromConfig(config, streamOptions, {
     request: metrics.llmRequest,

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DurableStream, stream } from '@durable-streams/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 
@@ -39,4 +43,95 @@ describe('durable streams with gateway keys', () => {
     expect(read.status).toBe(200)
     expect(await read.text()).toBe('hello')
   })
+})
+
+describe('durable streams through a crash', () => {
+  it('1,000 acknowledged producer appends survive SIGKILL: read back once and in order, a resent one is a duplicate', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'streamgate-streams-crash-'))
+    const args = ['--store', `sqlite:${join(directory, 'gateway.db')}`]
+    let node = await startGateway(args)
+    try {
+      const url = () => `${node.url}/v1/stream/crash/log`
+      expect(
+        (await fetch(url(), { method: 'PUT', headers: { 'content-type': 'application/json' } })).status,
+      ).toBe(201)
+      const send = (seq: number) =>
+        fetch(url(), {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'producer-id': 'writer-1',
+            'producer-epoch': '0',
+            'producer-seq': String(seq),
+          },
+          body: JSON.stringify({ seq, text: `message ${seq}` }),
+        })
+      for (let seq = 0; seq < 1000; seq++) expect((await send(seq)).status).toBe(200)
+      await node.stop('SIGKILL')
+      node = await startGateway(args)
+      const messages: { seq: number }[] = []
+      let offset = '-1'
+      for (;;) {
+        const page = await fetch(`${url()}?offset=${offset}`)
+        expect(page.status).toBe(200)
+        messages.push(...((await page.json()) as { seq: number }[]))
+        offset = page.headers.get('stream-next-offset') as string
+        if (page.headers.get('stream-up-to-date') === 'true') break
+      }
+      expect(messages.map((message) => message.seq)).toEqual(Array.from({ length: 1000 }, (_, seq) => seq))
+      const resent = await send(999)
+      expect(resent.status).toBe(204)
+      expect(resent.headers.get('producer-seq')).toBe('999')
+      expect((await send(1000)).status).toBe(200)
+    } finally {
+      await node.stop()
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the official client (@durable-streams/client)', () => {
+  const key = { authorization: 'Bearer stream-key-1' }
+
+  it.each(['sse', 'long-poll'] as const)(
+    'reads live over %s, is cut off, and resumes from its saved offset: nothing lost or repeated',
+    async (live) => {
+      const url = `${gateway.url}/v1/stream/client/${live}-${Date.now()}`
+      const handle = await DurableStream.create({ url, contentType: 'application/json', headers: key })
+      // One append per message, as the client sends them.
+      const append = async (from: number, to: number) => {
+        for (let n = from; n < to; n++) await handle.append(JSON.stringify({ n }))
+      }
+      await append(0, 5)
+      const seen: number[] = []
+      let saved: string | undefined
+      const first = new AbortController()
+      const reading = await stream<{ n: number }>({
+        url,
+        headers: key,
+        offset: '-1',
+        live,
+        signal: first.signal,
+      })
+      reading.subscribeJson(async (batch) => {
+        seen.push(...batch.items.map((item) => item.n))
+        saved = batch.offset
+      })
+      await expect.poll(() => seen.length).toBe(5)
+      // Live: appended while it reads.
+      await append(5, 8)
+      await expect.poll(() => seen.length).toBe(8)
+      first.abort()
+      // Appended while it is away.
+      await append(8, 12)
+      const again = await stream<{ n: number }>({ url, headers: key, offset: saved, live })
+      again.subscribeJson(async (batch) => {
+        seen.push(...batch.items.map((item) => item.n))
+      })
+      await append(12, 15)
+      await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(15)
+      expect(seen).toEqual(Array.from({ length: 15 }, (_, index) => index))
+      again.cancel()
+    },
+  )
 })

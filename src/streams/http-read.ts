@@ -204,13 +204,13 @@ async function streamEvents(
             const data = base64
               ? Buffer.concat(page.entries).toString('base64')
               : pageBody(page.state, page.entries).toString('utf8')
-            stream.offer(sseEvent('data', data))
+            if (!(await writePaced(stream, sseEvent('data', data)))) return
           }
           position = page.through
           const upToDate = position === page.state.entries
           const closed = upToDate && page.state.closed
           if (sent || closed) {
-            stream.offer(
+            await stream.write(
               sseEvent(
                 'control',
                 JSON.stringify({
@@ -243,6 +243,20 @@ async function streamEvents(
     clearTimeout(lifetime)
   })
   await pump()
+}
+
+/** Bytes written at once: below the slow-reader bound, so that a reader that keeps up is never cut off. */
+const PIECE_BYTES = 64 * 1024
+
+/**
+ * Writes an event of any size in pieces, each once the reader took the one before: an event larger
+ * than the stream's buffer bound would otherwise close a stream that had anything still buffered.
+ */
+async function writePaced(stream: EventStream, event: string): Promise<boolean> {
+  const bytes = Buffer.from(event)
+  for (let start = 0; start < bytes.length; start += PIECE_BYTES)
+    if (!(await stream.write(bytes.subarray(start, start + PIECE_BYTES)))) return false
+  return true
 }
 
 /**

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DurableStream, stream } from '@durable-streams/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createParser } from '../../src/protocol/parser.js'
 import { type GatewayProcess, startGateway } from '../helpers/gateway-process.js'
 
 // The gateway's Durable Streams routes beyond the conformance suite: who may use them.
@@ -134,4 +135,35 @@ describe('the official client (@durable-streams/client)', () => {
       again.cancel()
     },
   )
+})
+
+describe('SSE catch-up of a large stream', () => {
+  it('sends 3 MiB of history page by page, at the pace of the reader, without cutting it off', async () => {
+    const key = { authorization: 'Bearer stream-key-1' }
+    const url = `${gateway.url}/v1/stream/large/${Date.now()}`
+    await fetch(url, { method: 'PUT', headers: { ...key, 'content-type': 'text/plain' } })
+    const chunk = 'x'.repeat(64 * 1024)
+    for (let index = 0; index < 48; index++)
+      await fetch(url, { method: 'POST', headers: { ...key, 'content-type': 'text/plain' }, body: chunk })
+    const response = await fetch(`${url}?offset=-1&live=sse`, { headers: key })
+    let received = 0
+    let upToDate = false
+    const parser = createParser({
+      onEvent: (event) => {
+        if (event.event === 'data') received += event.data.length
+        else if (JSON.parse(event.data).upToDate === true) upToDate = true
+      },
+    })
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    while (!upToDate) {
+      const { value, done } = await reader.read()
+      if (done) break
+      parser.feed(value)
+      // A slow reader: the server must wait for it, not cut it off.
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    await reader.cancel()
+    expect(upToDate).toBe(true)
+    expect(received).toBe(48 * 64 * 1024)
+  })
 })

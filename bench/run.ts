@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<unknown>> = {
   cluster: () => import('./cluster.js'),
   hold: () => import('./hold.js'),
   hardening: () => import('./hardening.js'),
+  streams: () => import('./streams.js'),
 }
 
 const names = process.argv.slice(2)

@@ -1,0 +1,165 @@
+// `npm run bench -- streams`: the durable streams (issue #22) against @durable-streams/server, the
+// protocol's reference server, in the same run: append throughput (one producer in sequence; 50
+// producers at once) of 1 KiB JSON messages, and catch-up read throughput. Each server is its own
+// process; its CPU is read from /proc. The load runs in this process through keep-alive fetch.
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startChild, startStreamgate, stop, usage } from './harness.js'
+
+const APPENDS = Number(process.env.STREAMS_APPENDS ?? 2000)
+const PRODUCERS = 50
+const READ_MESSAGES = Number(process.env.STREAMS_READ_MESSAGES ?? 20_000)
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
+const message = (index: number) => JSON.stringify({ index, text: 'x'.repeat(1000) })
+
+interface Target {
+  name: string
+  start: (directory: string) => Promise<{ child: ChildProcess; port: number }>
+}
+
+const reference =
+  (dataDir: boolean): Target['start'] =>
+  (directory) =>
+    startChild(
+      process.execPath,
+      ['--import', 'tsx', here('./streams/reference-server.ts')],
+      (line) => JSON.parse(line).port,
+      {
+        ...process.env,
+        STREAMS_DATA_DIR: dataDir ? directory : '',
+      },
+    )
+
+const targets: Target[] = [
+  {
+    name: 'streamgate, sqlite',
+    start: (directory) =>
+      startStreamgate([
+        '--store',
+        `sqlite:${join(directory, 'gateway.db')}`,
+        '--jwt-secret',
+        'bench-secret-of-thirty-two-bytes',
+        '--log-level',
+        'warn',
+      ]),
+  },
+  { name: '@durable-streams/server, file store', start: reference(true) },
+  {
+    name: 'streamgate, memory',
+    start: () =>
+      startStreamgate([
+        '--store',
+        'memory',
+        '--jwt-secret',
+        'bench-secret-of-thirty-two-bytes',
+        '--log-level',
+        'warn',
+      ]),
+  },
+  { name: '@durable-streams/server, in memory', start: reference(false) },
+]
+
+async function create(base: string, path: string): Promise<void> {
+  const response = await fetch(`${base}${path}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+  })
+  if (response.status !== 201) throw new Error(`PUT ${path}: ${response.status}`)
+}
+
+/** Appends with producer headers, one request after the other; throws on anything but 200/204. */
+async function produce(
+  base: string,
+  path: string,
+  producer: string,
+  count: number,
+  first: number,
+): Promise<void> {
+  for (let seq = 0; seq < count; seq++) {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'producer-id': producer,
+        'producer-epoch': '0',
+        'producer-seq': String(seq),
+      },
+      body: message(first + seq),
+    })
+    await response.arrayBuffer()
+    if (response.status !== 200 && response.status !== 204) throw new Error(`POST: ${response.status}`)
+  }
+}
+
+/** Wall seconds and server CPU seconds of `work`. */
+async function measure(pid: number, work: () => Promise<void>): Promise<{ seconds: number; cpu: number }> {
+  const cpuBefore = usage(pid).cpuSeconds
+  const started = performance.now()
+  await work()
+  return { seconds: (performance.now() - started) / 1000, cpu: usage(pid).cpuSeconds - cpuBefore }
+}
+
+console.log(
+  `\ndurable streams benchmark — Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores\n` +
+    `${APPENDS} appends of 1 KiB JSON messages with producer headers; catch-up of ${READ_MESSAGES} messages\n`,
+)
+const rows: string[] = []
+for (const target of targets) {
+  const directory = mkdtempSync(join(tmpdir(), 'streamgate-bench-streams-'))
+  const { child, port } = await target.start(directory)
+  const base = `http://127.0.0.1:${port}/v1/stream`
+  try {
+    // Warm-up: both code paths, unmeasured.
+    await create(base, '/warm')
+    await produce(base, '/warm', 'w', 200, 0)
+    await create(base, '/sequential')
+    const sequential = await measure(child.pid as number, () => produce(base, '/sequential', 'p', APPENDS, 0))
+    await create(base, '/concurrent')
+    const perProducer = Math.ceil(APPENDS / PRODUCERS)
+    const concurrent = await measure(child.pid as number, async () => {
+      await Promise.all(
+        Array.from({ length: PRODUCERS }, (_, index) =>
+          produce(base, '/concurrent', `p${index}`, perProducer, index * perProducer),
+        ),
+      )
+    })
+    // Catch-up: a stream filled in batches of 100 messages, read from the start page by page.
+    await create(base, '/read')
+    for (let batch = 0; batch < READ_MESSAGES; batch += 100) {
+      const body = `[${Array.from({ length: 100 }, (_, index) => message(batch + index)).join(',')}]`
+      await (
+        await fetch(`${base}/read`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      ).arrayBuffer()
+    }
+    let bytes = 0
+    let messages = 0
+    const read = await measure(child.pid as number, async () => {
+      let offset = '-1'
+      for (;;) {
+        const response = await fetch(`${base}/read?offset=${offset}`)
+        const body = await response.text()
+        bytes += Buffer.byteLength(body)
+        messages += (JSON.parse(body) as unknown[]).length
+        offset = response.headers.get('stream-next-offset') as string
+        if (response.headers.get('stream-up-to-date') === 'true') break
+      }
+    })
+    if (messages !== READ_MESSAGES)
+      throw new Error(`${target.name}: read ${messages} of ${READ_MESSAGES} messages`)
+    rows.push(
+      `| ${target.name} | ${(APPENDS / sequential.seconds).toFixed(0)} | ${((sequential.cpu / APPENDS) * 1e6).toFixed(0)} | ${((perProducer * PRODUCERS) / concurrent.seconds).toFixed(0)} | ${((concurrent.cpu / (perProducer * PRODUCERS)) * 1e6).toFixed(0)} | ${(bytes / 2 ** 20 / read.seconds).toFixed(1)} |`,
+    )
+  } finally {
+    stop(child)
+    await new Promise((resolve) => child.once('exit', resolve))
+    rmSync(directory, { recursive: true, force: true })
+  }
+}
+console.log(
+  '| server | appends/s, 1 producer | server CPU-µs per append | appends/s, 50 producers | server CPU-µs per append | catch-up MB/s |',
+)
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
+for (const row of rows) console.log(row)

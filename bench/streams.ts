@@ -42,22 +42,12 @@ const targets: Target[] = [
         `sqlite:${join(directory, 'gateway.db')}`,
         '--jwt-secret',
         'bench-secret-of-thirty-two-bytes',
-        '--log-level',
-        'warn',
       ]),
   },
   { name: '@durable-streams/server, file store', start: reference(true) },
   {
     name: 'streamgate, memory',
-    start: () =>
-      startStreamgate([
-        '--store',
-        'memory',
-        '--jwt-secret',
-        'bench-secret-of-thirty-two-bytes',
-        '--log-level',
-        'warn',
-      ]),
+    start: () => startStreamgate(['--store', 'memory', '--jwt-secret', 'bench-secret-of-thirty-two-bytes']),
   },
   { name: '@durable-streams/server, in memory', start: reference(false) },
 ]

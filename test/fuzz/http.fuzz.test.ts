@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signToken } from '../../src/hub/authorization.js'
 import { type GatewayProcess, startGateway, TEST_SECRET } from '../helpers/gateway-process.js'
 
-// Malformed and hostile requests to the publish and LLM endpoints: every one gets a 4xx with a
+// Malformed and hostile requests to the publish, LLM and durable stream endpoints: every one gets a 4xx with a
 // reason, the process never crashes, and nothing is published. 300 cases per endpoint in
 // `npm test`; FUZZ_HTTP_RUNS raises it (`npm run fuzz` uses 3,000).
 const runs = Number(process.env.FUZZ_HTTP_RUNS ?? (process.env.FUZZ_RUNS ? 3000 : 300))
@@ -16,7 +16,7 @@ let gateway: GatewayProcess
 let tokens: Record<string, string>
 
 beforeAll(async () => {
-  gateway = await startGateway(['--api-key', KEY, '--max-body', String(MAX_BODY)])
+  gateway = await startGateway(['--api-key', KEY, '--max-body', String(MAX_BODY), '--stream-long-poll', '1'])
   const claims = { mercure: { publish: ['*'] } }
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -243,6 +243,80 @@ const llmCase: fc.Arbitrary<LlmCase> = fc.oneof(
   })),
 )
 
+/** Any request to the durable streams: methods, protocol headers and queries with good and bad values. */
+const headerValue = fc.oneof(
+  fc.constantFrom(
+    'true',
+    'TRUE',
+    'false',
+    '0',
+    '1',
+    '-1',
+    '01',
+    '1.5',
+    '1e3',
+    '',
+    ' ',
+    'now',
+    '9007199254740993',
+  ),
+  fc.constantFrom(
+    '0000000000000000_0000000000000000',
+    '0000000000000001_0000000000000000',
+    '2026-12-07T00:00:00Z',
+  ),
+  fc.string({ maxLength: 12 }).filter((value) => !/[\r\n\0]/.test(value) && /^[\x20-\x7e]*$/.test(value)),
+)
+const streamCase = fc.record({
+  method: fc.constantFrom('PUT', 'POST', 'GET', 'HEAD', 'DELETE', 'PATCH'),
+  path: fc.constantFrom(
+    '/v1/stream/fuzz/a',
+    '/v1/stream/fuzz/b',
+    '/v1/stream/fuzz/a/b',
+    '/v1/stream/__ds/x',
+    '/v1/stream/',
+  ),
+  headers: fc.dictionary(
+    fc.constantFrom(
+      'content-type',
+      'stream-ttl',
+      'stream-expires-at',
+      'stream-seq',
+      'stream-closed',
+      'stream-forked-from',
+      'stream-fork-offset',
+      'stream-fork-sub-offset',
+      'producer-id',
+      'producer-epoch',
+      'producer-seq',
+      'if-none-match',
+    ),
+    fc.oneof(
+      headerValue,
+      fc.constantFrom('application/json', 'text/plain', 'application/octet-stream', '/v1/stream/fuzz/a'),
+    ),
+    { maxKeys: 5 },
+  ),
+  query: fc.constantFrom(
+    '',
+    '?offset=-1',
+    '?offset=now',
+    '?offset=x',
+    '?offset=-1&offset=now',
+    '?offset=-1&live=long-poll',
+    '?offset=now&live=long-poll',
+    '?live=sse',
+    '?offset=-1&live=sse',
+    '?offset=-1&live=ws',
+    '?cursor=abc&offset=-1&live=long-poll',
+  ),
+  body: fc.oneof(
+    fc.constant(undefined),
+    fc.constantFrom('[]', '[1,2]', '{"a":1}', '{', 'hello', ''),
+    fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
+  ),
+})
+
 async function published(): Promise<number> {
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text()
   return Number(/^streamgate_updates_published_total (\d+)/m.exec(metrics)?.[1])
@@ -283,6 +357,32 @@ describe('HTTP fuzzing', () => {
         const answer = (await response.json()) as { error?: { message?: string } }
         expect(expected).toContain(response.status)
         expect(answer.error?.message?.length).toBeGreaterThan(5)
+      }),
+      { numRuns: runs },
+    )
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200)
+    expect(gateway.child.exitCode).toBeNull()
+  }, 300_000)
+
+  it(`durable streams: ${runs} random requests each get an answer below 500, a reason with every refusal`, async () => {
+    await fc.assert(
+      fc.asyncProperty(streamCase, async ({ method, path, headers, query, body }) => {
+        const response = await fetch(`${gateway.url}${path}${query}`, {
+          method,
+          headers: { 'x-api-key': KEY, ...headers },
+          body: method === 'GET' || method === 'HEAD' || body === undefined ? undefined : body,
+        })
+        expect(response.status).toBeLessThan(500)
+        if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+          await response.body?.cancel()
+          return
+        }
+        const text = await response.text()
+        if (response.status >= 400 && method !== 'HEAD') {
+          const answer = JSON.parse(text) as { error?: { code?: string; message?: string } }
+          expect(answer.error?.code).toMatch(/^SG_ERR_/)
+          expect(answer.error?.message?.length).toBeGreaterThan(5)
+        }
       }),
       { numRuns: runs },
     )

@@ -88,6 +88,9 @@ export function serveCommand(): Command {
     .addOption(
       flag('--stream-long-poll <seconds>', 'how long a durable stream long-poll waits for data (default 20)'),
     )
+    .addOption(
+      flag('--stream-readers <n>', 'live readers one durable stream may have at once (default 1000)'),
+    )
     .addOption(flag('--key-rpm <n>', 'LLM requests per minute per gateway key (default 0: unlimited)'))
     .addOption(flag('--key-concurrency <n>', 'LLM requests at once per gateway key (default 0: unlimited)'))
     .addOption(

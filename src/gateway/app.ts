@@ -15,6 +15,7 @@ import {
   type EventStreamOptions,
 } from '../server/index.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
+import { ReadCapabilities } from '../streams/capability.js'
 import { createStreamsHandler, STREAM_REQUEST_HEADERS, STREAM_RESPONSE_HEADERS } from '../streams/http.js'
 import { type GatewayConfig, readPem } from './config.js'
 import { serveDemoStream } from './demo-stream.js'
@@ -97,17 +98,16 @@ export function createGateway(
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
-  // With gateway keys (as on the LLM routes), every stream operation needs one; without, on
-  // loopback, the routes are open. Read capabilities are to come.
+  // With gateway keys (as on the LLM routes), every stream operation needs one, or for a read a
+  // capability URL signed with them; without keys, on loopback, the routes are open.
   const streamKeys = new Access({ apiKeys: config.apiKey, requestsPerMinute: 0, concurrentStreams: 0 })
   const streams =
     hubSetup.streamStore === undefined
       ? undefined
       : createStreamsHandler(hubSetup.streamStore, {
-          authorize: (request) =>
-            streamKeys.identify(request.headers) === undefined
-              ? 'a valid gateway key is required (Authorization: Bearer <key> or x-api-key)'
-              : undefined,
+          holdsKey: (request) => streamKeys.identify(request.headers) !== undefined,
+          capabilities: new ReadCapabilities(config.apiKey),
+          maxLiveReaders: config.streamReaders,
           maxAppendBytes: config.maxBody,
           longPollMs: config.streamLongPoll * 1000,
           eventStreamOptions: streamOptions,
@@ -204,7 +204,9 @@ export function createGateway(
         corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
       ))
         response.setHeader(name, value)
-      if (url.pathname.startsWith('/v1/stream/')) {
+      if (url.pathname === '/v1/stream-capabilities' && streams !== undefined) {
+        await streams.mintCapability(request, response)
+      } else if (url.pathname.startsWith('/v1/stream/')) {
         if (streams !== undefined) await streams.handle(request, response, url)
         else
           sendError(

@@ -25,6 +25,7 @@ describe('gateway configuration', () => {
       auth: true,
       resumeGrace: 30,
       streamLongPoll: 20,
+      streamReaders: 1000,
       keyRpm: 0,
       keyConcurrency: 0,
       maxConnectionsPerIp: 0,

@@ -144,6 +144,8 @@ export const gatewayConfigSchema = z
     resumeGrace: duration.default(30),
     /** Seconds a Durable Streams long-poll waits for data before answering 204. */
     streamLongPoll: duration.default(20),
+    /** Live readers (long-polls and SSE) one durable stream may have at once. */
+    streamReaders: integer(1, 10_000_000).default(1000),
     /** Requests per minute per gateway key on the LLM routes; 0 = unlimited. */
     keyRpm: integer(0, 1_000_000).default(0),
     /** Requests at once (streams included) per gateway key; 0 = unlimited. */

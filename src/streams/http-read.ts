@@ -22,6 +22,7 @@ export interface ReadOptions {
   cacheControl: string
   onStream?: (stream: EventStream, request: Request) => void
   eventStreamOptions: EventStreamOptions
+  maxLiveReaders: number
 }
 
 type Request = IncomingMessage | Http2ServerRequest
@@ -50,6 +51,13 @@ export async function readStream(
   if (state.softDeleted === true) throw gone(path)
   const after = requested === 'now' ? state.entries : requested
   if (after > state.entries) throw bad('the offset is past the end of the stream')
+  if (mode !== null && live.readers(path) >= options.maxLiveReaders)
+    throw new StreamRequestError(
+      429,
+      'SG_ERR_TOO_MANY_READERS',
+      `the stream has ${options.maxLiveReaders} live readers already (--stream-readers)`,
+      { 'retry-after': '1' },
+    )
   const cursor = nextCursor(url.searchParams.get('cursor'))
   if (mode === 'sse') return streamEvents(store, live, options, request, response, path, after, cursor)
   let page = await store.read(path, after, options.maxReadBytes)

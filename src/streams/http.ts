@@ -1,8 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
 import type { EventStream, EventStreamOptions } from '../server/event-stream.js'
-import { type NodeResponse, sendError } from '../server/json-response.js'
+import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
 import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
+import { ReadCapabilities } from './capability.js'
 import { gone, notFound, readStream } from './http-read.js'
 import { JsonBodyError, jsonMessages } from './json-messages.js'
 import { LiveStreams } from './live.js'
@@ -53,10 +54,15 @@ export interface StreamsHttpOptions {
   longPollMs?: number
   sseMs?: number
   /**
-   * Who may use the streams: undefined lets the request through, a message refuses it with 401.
-   * Absent: open (the gateway's choice without keys, on loopback).
+   * Whether the request holds a gateway key. Absent: every request does (open routes, the
+   * gateway's choice without keys, on loopback). Without one, only a `GET` or `HEAD` with a valid
+   * read capability for its path gets through.
    */
-  authorize?: (request: Request) => string | undefined
+  holdsKey?: (request: Request) => boolean
+  /** The signer of read capability URLs (`POST /v1/stream-capabilities`). */
+  capabilities?: ReadCapabilities
+  /** Live readers (long-polls and SSE) one stream may have at once; past it, `429`. */
+  maxLiveReaders?: number
   /** Heartbeats, the slow-reader bound and CORS of SSE responses. */
   eventStreamOptions?: EventStreamOptions
   /** Called with each SSE response opened (the gateway tracks them for shutdown and logs). */
@@ -86,14 +92,14 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
     cacheControl: 'public, max-age=60, stale-while-revalidate=300',
     onStream: options.onStream,
     eventStreamOptions: options.eventStreamOptions ?? {},
+    maxLiveReaders: options.maxLiveReaders ?? 1000,
   }
+  const capabilities = options.capabilities ?? new ReadCapabilities([])
 
   async function handle(request: Request, response: NodeResponse, url: URL): Promise<void> {
     const path = url.pathname.slice(basePath.length)
     try {
-      const refused = options.authorize?.(request)
-      if (refused !== undefined)
-        throw new StreamRequestError(401, 'SG_ERR_UNAUTHORIZED', refused, { 'www-authenticate': 'Bearer' })
+      authorize(request, url)
       if (!/^\/[^/]/.test(path)) throw new StreamRequestError(404, 'SG_ERR_NOT_FOUND', 'no stream path')
       // The reserved control namespace (PROTOCOL.md §6) is never an application stream.
       if (path === '/__ds' || path.startsWith('/__ds/'))
@@ -144,6 +150,79 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
         return
       }
       throw error
+    }
+  }
+
+  /** A key, or for a read a capability for this very path; a 401 that says which is missing. */
+  function authorize(request: Request, url: URL): void {
+    if (options.holdsKey?.(request) ?? true) return
+    const reads = request.method === 'GET' || request.method === 'HEAD'
+    const capability = reads ? capabilities.check(url.pathname, url.searchParams) : 'absent'
+    if (capability === 'valid') return
+    throw new StreamRequestError(
+      401,
+      'SG_ERR_UNAUTHORIZED',
+      capability === 'expired'
+        ? 'the read capability URL has expired'
+        : capability === 'invalid'
+          ? 'the read capability URL is not valid for this stream'
+          : `a valid gateway key is required (Authorization: Bearer <key> or x-api-key)${reads ? ', or a read capability URL' : ''}`,
+      { 'www-authenticate': 'Bearer' },
+    )
+  }
+
+  /**
+   * `POST /v1/stream-capabilities` with a key and `{"path": "/v1/stream/…", "expiresIn": seconds}`
+   * (default one hour, at most seven days): `201 {"url", "expiresAt"}`, the stream's URL that reads
+   * it without a key until then.
+   */
+  async function mintCapability(request: Request, response: NodeResponse): Promise<void> {
+    try {
+      if (request.method !== 'POST')
+        throw new StreamRequestError(405, 'SG_ERR_METHOD_NOT_ALLOWED', 'mint a read capability with POST')
+      if (!(options.holdsKey?.(request) ?? true))
+        throw new StreamRequestError(
+          401,
+          'SG_ERR_UNAUTHORIZED',
+          'minting a read capability needs a gateway key',
+          {
+            'www-authenticate': 'Bearer',
+          },
+        )
+      const body = await readRequestBody(request, 4096)
+      let asked: { path?: unknown; expiresIn?: unknown }
+      try {
+        asked = JSON.parse(body.toString('utf8')) as typeof asked
+      } catch {
+        throw bad('the body is JSON: {"path": "/v1/stream/…", "expiresIn": seconds}')
+      }
+      const { path, expiresIn = 3600 } = asked ?? {}
+      if (typeof path !== 'string' || !path.startsWith(`${basePath}/`))
+        throw bad(`"path" is a stream path under ${basePath}/`)
+      if (
+        typeof expiresIn !== 'number' ||
+        !Number.isInteger(expiresIn) ||
+        expiresIn < 1 ||
+        expiresIn > MAX_CAPABILITY_SECONDS
+      )
+        throw bad(`"expiresIn" is a whole number of seconds from 1 to ${MAX_CAPABILITY_SECONDS}`)
+      // Rounded up: a capability lasts at least what was asked.
+      const expiresAt = Math.ceil(Date.now() / 1000 + expiresIn)
+      const url = new URL(path, absoluteUrl(request))
+      url.search = capabilities.sign(url.pathname, expiresAt).toString()
+      sendJson(
+        response,
+        201,
+        { url: url.href, expiresAt: new Date(expiresAt * 1000).toISOString() },
+        SECURITY_HEADERS,
+      )
+    } catch (error) {
+      if (!(error instanceof StreamRequestError) && !(error instanceof BodyTooLargeError)) throw error
+      const status = error instanceof StreamRequestError ? error.status : 413
+      sendError(response, status, error.code, error.message, {
+        ...SECURITY_HEADERS,
+        ...(error instanceof StreamRequestError ? error.headers : {}),
+      })
     }
   }
 
@@ -212,7 +291,7 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
     response.end()
   }
 
-  return { handle, close: () => live.close(), live }
+  return { handle, mintCapability, close: () => live.close(), live }
 }
 
 /** The request's own URL, absolute (a `Location` is one). */
@@ -289,5 +368,8 @@ function answerAppend(response: NodeResponse, path: string, result: AppendResult
     }
   }
 }
+
+/** The longest a read capability may last: seven days. */
+const MAX_CAPABILITY_SECONDS = 7 * 24 * 3600
 
 const bad = (message: string) => new StreamRequestError(400, 'SG_ERR_BAD_REQUEST', message)

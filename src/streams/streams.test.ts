@@ -5,6 +5,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { streamStoreContract } from '../../test/helpers/stream-store-contract.js'
 import { openSqliteFile } from '../storage/sqlite-file.js'
+import { ReadCapabilities } from './capability.js'
 import { JsonBodyError, jsonMessages } from './json-messages.js'
 import { MemoryStreamStore } from './memory-store.js'
 import { offsetOf, parseOffset } from './offset.js'
@@ -172,5 +173,25 @@ describe('sqlite stream store', () => {
     } finally {
       rmSync(directory, { recursive: true, force: true })
     }
+  })
+})
+
+describe('read capabilities', () => {
+  it('hold for their path until they expire, and only with the keys that signed them', () => {
+    const capabilities = new ReadCapabilities(['k1', 'k2'])
+    const query = capabilities.sign('/v1/stream/a', 2000)
+    expect(capabilities.check('/v1/stream/a', query, 1999)).toBe('valid')
+    expect(capabilities.check('/v1/stream/a', query, 2000)).toBe('expired')
+    expect(capabilities.check('/v1/stream/b', query, 1999)).toBe('invalid')
+    // The same keys in another order sign the same; other keys do not.
+    expect(new ReadCapabilities(['k2', 'k1']).check('/v1/stream/a', query, 1999)).toBe('valid')
+    expect(new ReadCapabilities(['k1']).check('/v1/stream/a', query, 1999)).toBe('invalid')
+    expect(capabilities.check('/v1/stream/a', new URLSearchParams({ offset: '-1' }))).toBe('absent')
+    expect(capabilities.check('/v1/stream/a', new URLSearchParams({ sg_expires: '2000' }), 1999)).toBe(
+      'invalid',
+    )
+    const moved = new URLSearchParams(query)
+    moved.set('sg_expires', '3000')
+    expect(capabilities.check('/v1/stream/a', moved, 1999)).toBe('invalid')
   })
 })

@@ -167,3 +167,92 @@ describe('SSE catch-up of a large stream', () => {
     expect(received).toBe(48 * 64 * 1024)
   })
 })
+
+describe('read capability URLs', () => {
+  const key = { authorization: 'Bearer stream-key-1' }
+  const mint = (body: unknown, headers: Record<string, string> = key) =>
+    fetch(`${gateway.url}/v1/stream-capabilities`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+
+  it('let a holder of no key read one stream, and do nothing else', async () => {
+    const path = `/v1/stream/capability/${Date.now()}`
+    await fetch(`${gateway.url}${path}`, {
+      method: 'PUT',
+      headers: { ...key, 'content-type': 'application/json' },
+      body: '[{"n":1},{"n":2}]',
+    })
+    const minted = await mint({ path, expiresIn: 600 })
+    expect(minted.status).toBe(201)
+    const { url, expiresAt } = (await minted.json()) as { url: string; expiresAt: string }
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(590_000)
+    expect((await fetch(url)).status).toBe(200)
+    expect((await fetch(url, { method: 'HEAD' })).status).toBe(200)
+    // The official client adds its own parameters to the URL; the capability still holds.
+    const read = await stream<{ n: number }>({ url, offset: '-1', live: false })
+    expect(await read.json()).toEqual([{ n: 1 }, { n: 2 }])
+    // Not for writing, nor for another stream, nor tampered with.
+    const write = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"n":3}',
+    })
+    expect(write.status).toBe(401)
+    const other = new URL(url)
+    other.pathname = `${path}-other`
+    expect((await fetch(other)).status).toBe(401)
+    const tampered = new URL(url)
+    tampered.searchParams.set('sg_expires', String(Number(tampered.searchParams.get('sg_expires')) + 3600))
+    const refused = await fetch(tampered)
+    expect(refused.status).toBe(401)
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(
+      /not valid for this stream/,
+    )
+  })
+
+  it('expire, and are minted only with a key, for a stream path, for at most seven days', async () => {
+    const path = `/v1/stream/capability/short-${Date.now()}`
+    await fetch(`${gateway.url}${path}`, { method: 'PUT', headers: { ...key, 'content-type': 'text/plain' } })
+    const { url } = (await (await mint({ path, expiresIn: 1 })).json()) as { url: string }
+    expect((await fetch(url)).status).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    const expired = await fetch(url)
+    expect(expired.status).toBe(401)
+    expect(((await expired.json()) as { error: { message: string } }).error.message).toMatch(/expired/)
+    expect((await mint({ path }, {})).status).toBe(401)
+    expect((await mint({ path: '/v1/chat/completions' })).status).toBe(400)
+    expect((await mint({ path, expiresIn: 8 * 24 * 3600 })).status).toBe(400)
+  })
+})
+
+describe('live readers per stream (--stream-readers 2)', () => {
+  it('refuses a third live reader with 429, and takes one again once a reader leaves', async () => {
+    const small = await startGateway(['--stream-readers', '2', '--stream-long-poll', '1'])
+    try {
+      const url = `${small.url}/v1/stream/readers`
+      await fetch(url, { method: 'PUT', headers: { 'content-type': 'text/plain' } })
+      const readers = [new AbortController(), new AbortController()]
+      for (const reader of readers)
+        expect((await fetch(`${url}?offset=now&live=sse`, { signal: reader.signal })).status).toBe(200)
+      const third = await fetch(`${url}?offset=now&live=sse`)
+      expect(third.status).toBe(429)
+      expect(third.headers.get('retry-after')).toBe('1')
+      expect((await fetch(`${url}?offset=now&live=long-poll`)).status).toBe(429)
+      // Catch-up reads are not live readers.
+      expect((await fetch(`${url}?offset=-1`)).status).toBe(200)
+      readers[0]?.abort()
+      await expect
+        .poll(async () => {
+          const again = await fetch(`${url}?offset=now&live=long-poll`)
+          await again.arrayBuffer()
+          return again.status
+        })
+        .toBe(204)
+      readers[1]?.abort()
+    } finally {
+      await small.stop()
+    }
+  })
+})

@@ -7,7 +7,7 @@ import { nextCursor } from './cursor.js'
 import type { LiveStreams } from './live.js'
 import { isJson, isText } from './media-type.js'
 import { offsetOf, parseOffset } from './offset.js'
-import { StreamRequestError } from './request-headers.js'
+import { bad, StreamRequestError } from './request-headers.js'
 import type { StreamPage, StreamState, StreamStore } from './stream-store.js'
 
 export interface ReadOptions {
@@ -281,7 +281,6 @@ function sseEvent(type: 'data' | 'control', data: string): string {
 
 const LINE_BREAK = /\r\n|\r|\n/
 
-const bad = (message: string) => new StreamRequestError(400, 'SG_ERR_BAD_REQUEST', message)
 export const gone = (path: string) =>
   new StreamRequestError(410, 'SG_ERR_GONE', `the stream at ${path} was deleted (its forks still read it)`)
 export const notFound = (path: string) =>

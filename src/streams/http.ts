@@ -9,7 +9,15 @@ import { JsonBodyError, jsonMessages } from './json-messages.js'
 import { LiveStreams } from './live.js'
 import { isJson } from './media-type.js'
 import { offsetOf } from './offset.js'
-import { closesStream, forkOf, header, lifetime, producerOf, StreamRequestError } from './request-headers.js'
+import {
+  bad,
+  closesStream,
+  forkOf,
+  header,
+  lifetime,
+  producerOf,
+  StreamRequestError,
+} from './request-headers.js'
 import type { AppendResult, StreamState, StreamStore } from './stream-store.js'
 
 type Request = IncomingMessage | Http2ServerRequest
@@ -371,5 +379,3 @@ function answerAppend(response: NodeResponse, path: string, result: AppendResult
 
 /** The longest a read capability may last: seven days. */
 const MAX_CAPABILITY_SECONDS = 7 * 24 * 3600
-
-const bad = (message: string) => new StreamRequestError(400, 'SG_ERR_BAD_REQUEST', message)

@@ -16,7 +16,8 @@ export class StreamRequestError extends Error {
   }
 }
 
-const bad = (message: string) => new StreamRequestError(400, 'SG_ERR_BAD_REQUEST', message)
+/** A `400` with its reason. */
+export const bad = (message: string) => new StreamRequestError(400, 'SG_ERR_BAD_REQUEST', message)
 
 /** A non-negative integer in decimal without sign, leading zeros, point or exponent (PROTOCOL.md §5.1). */
 const DECIMAL = /^(0|[1-9]\d*)$/

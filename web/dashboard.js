@@ -10,6 +10,8 @@ function show(sample) {
   document.getElementById('updates').textContent = number.format(sample.updatesPerSecond)
   document.getElementById('deliveries').textContent = number.format(sample.deliveriesPerSecond)
   document.getElementById('generations').textContent = number.format(sample.activeGenerations)
+  document.getElementById('streams').textContent = number.format(sample.durableStreams)
+  document.getElementById('stream-readers').textContent = number.format(sample.streamReaders)
   const rows = Object.entries(sample.subscribersPerTopic).map(([topic, count]) => {
     const row = document.createElement('tr')
     const name = document.createElement('td')

@@ -136,6 +136,7 @@ export function createGateway(
     hubSetup.hub,
     () => openStreams.size,
     () => llm.generations.running,
+    () => ({ count: hubSetup.streamStore?.count() ?? 0, readers: streams?.live.total ?? 0 }),
   )
 
   /** The web pages and their scripts; false when the path is not one. */

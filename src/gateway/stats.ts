@@ -14,6 +14,9 @@ export interface StatsSample {
   updatesPerSecond: number
   deliveriesPerSecond: number
   activeGenerations: number
+  /** Durable streams kept, and their live readers (long-polls and SSE). */
+  durableStreams: number
+  streamReaders: number
 }
 
 const SAMPLE_MS = 1000
@@ -35,6 +38,7 @@ export class StatsSampler {
     private readonly hub: Hub,
     private readonly connections: () => number,
     private readonly activeGenerations: () => number,
+    private readonly streams: () => { count: number; readers: number } = () => ({ count: 0, readers: 0 }),
   ) {
     this.previous = { time: Date.now(), updates: hub.stats.updates, deliveries: hub.stats.deliveries }
     this.timer = setInterval(() => this.sample(), SAMPLE_MS)
@@ -65,6 +69,7 @@ export class StatsSampler {
     const now = Date.now()
     const { updates, deliveries } = this.hub.stats
     const seconds = Math.max(0.001, (now - this.previous.time) / 1000)
+    const streams = this.streams()
     const sample: StatsSample = {
       time: now,
       connections: this.connections(),
@@ -73,6 +78,8 @@ export class StatsSampler {
       updatesPerSecond: Math.round((updates - this.previous.updates) / seconds),
       deliveriesPerSecond: Math.round((deliveries - this.previous.deliveries) / seconds),
       activeGenerations: this.activeGenerations(),
+      durableStreams: streams.count,
+      streamReaders: streams.readers,
     }
     this.previous = { time: now, updates, deliveries }
     this.history.push(sample)

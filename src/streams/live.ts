@@ -7,6 +7,8 @@ import type { StreamState, StreamStore } from './stream-store.js'
 export class LiveStreams {
   private readonly waiters = new Map<string, Set<(state: StreamState) => void>>()
   private readonly unsubscribe: () => void
+  /** Readers waiting on any stream. */
+  total = 0
 
   constructor(store: StreamStore) {
     this.unsubscribe = store.onAppend((state) => {
@@ -24,8 +26,9 @@ export class LiveStreams {
       this.waiters.set(path, waiting)
     }
     waiting.add(wake)
+    this.total++
     return () => {
-      waiting.delete(wake)
+      if (waiting.delete(wake)) this.total--
       if (waiting.size === 0 && this.waiters.get(path) === waiting) this.waiters.delete(path)
     }
   }
@@ -38,5 +41,6 @@ export class LiveStreams {
   close(): void {
     this.unsubscribe()
     this.waiters.clear()
+    this.total = 0
   }
 }

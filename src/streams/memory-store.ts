@@ -134,6 +134,12 @@ export class MemoryStreamStore implements StreamStore {
     return 'deleted'
   }
 
+  count(): number {
+    let count = 0
+    for (const stream of this.streams.values()) if (stream.state.softDeleted !== true) count++
+    return count
+  }
+
   onAppend(listener: (state: StreamState) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)

@@ -45,6 +45,8 @@ interface StreamRow {
 export class SqliteStreamStore implements StreamStore {
   private readonly listeners = new Set<(state: StreamState) => void>()
   private readonly statements
+  /** Streams not soft-deleted: counted once at start, then kept as they come and go. */
+  private kept: number
 
   constructor(
     private readonly database: Database.Database,
@@ -111,11 +113,15 @@ export class SqliteStreamStore implements StreamStore {
       producer: database.prepare<[string, string], { epoch: number; last_seq: number }>(
         'SELECT epoch, last_seq FROM stream_producers WHERE stream_id = ? AND producer = ?',
       ),
+      count: database.prepare<[], { count: number }>(
+        'SELECT COUNT(*) AS count FROM streams WHERE soft_deleted = 0',
+      ),
       saveProducer: database.prepare(
         `INSERT INTO stream_producers (stream_id, producer, epoch, last_seq) VALUES (?, ?, ?, ?)
          ON CONFLICT (stream_id, producer) DO UPDATE SET epoch = excluded.epoch, last_seq = excluded.last_seq`,
       ),
     }
+    this.kept = this.statements.count.get()?.count ?? 0
   }
 
   async create(request: CreateRequest): Promise<CreateResult> {
@@ -172,6 +178,10 @@ export class SqliteStreamStore implements StreamStore {
       this.drop(row)
       return 'deleted' as const
     })()
+  }
+
+  count(): number {
+    return this.kept
   }
 
   onAppend(listener: (state: StreamState) => void): () => void {
@@ -249,6 +259,7 @@ export class SqliteStreamStore implements StreamStore {
       soft_deleted: 0,
     }
     this.statements.insert.run(row)
+    this.kept++
     for (const [index, entry] of own.entries())
       this.statements.entry.run(row.id, inherited + index + 1, entry)
     if (source !== undefined) this.statements.forks.run(1, source.id)
@@ -310,6 +321,7 @@ export class SqliteStreamStore implements StreamStore {
 
   /** Deletes a stream, or soft-deletes it while forks exist; a source left without forks goes too. */
   private drop(row: StreamRow): void {
+    if (row.soft_deleted === 0) this.kept--
     if (row.forks > 0) {
       this.statements.softDelete.run(row.id)
       return

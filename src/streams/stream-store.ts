@@ -118,6 +118,8 @@ export interface StreamStore {
   head(path: string): Promise<StreamState | undefined>
   /** Deletes the stream, or soft-deletes it while forks read its data. */
   delete(path: string): Promise<'deleted' | 'not-found' | 'gone'>
+  /** Streams kept (not soft-deleted), as last known to this node: the dashboard's count. */
+  count(): number
   /** Every append on any node, after commit. Returns an unsubscribe. */
   onAppend(listener: (state: StreamState) => void): () => void
   close(): Promise<void>

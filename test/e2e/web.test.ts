@@ -308,6 +308,16 @@ describe('dashboard page', () => {
       .poll(() => page.locator('#topics').innerText())
       .toContain('https://example.com/dashboard\t50')
     expect(await page.locator('#chart polyline').count()).toBe(2)
+    // Durable streams and their live readers.
+    const figure = async (id: string) => Number((await page.locator(`#${id}`).innerText()).replace(/,/g, ''))
+    const streamsBefore = await figure('streams')
+    for (const name of ['one', 'two'])
+      await fetch(`${gateway.url}/v1/stream/dashboard/${name}`, { method: 'PUT' })
+    const reader = new AbortController()
+    await fetch(`${gateway.url}/v1/stream/dashboard/one?offset=now&live=sse`, { signal: reader.signal })
+    await expect.poll(() => figure('streams')).toBe(streamsBefore + 2)
+    await expect.poll(() => figure('stream-readers')).toBeGreaterThanOrEqual(1)
+    reader.abort()
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true })
     const json = (await (await fetch(`${gateway.url}/api/stats`)).json()) as {
       latest: { connections: number }

@@ -135,7 +135,10 @@ export function streamStoreContract(createStore: (clock: TestClock) => StreamSto
   it('deletes a stream and its entries', async () => {
     const store = createStore(new TestClock())
     await store.create(stream('/d', { entries: [text('x')] }))
+    await store.create(stream('/e'))
+    expect(store.count()).toBe(2)
     expect(await store.delete('/d')).toBe('deleted')
+    expect(store.count()).toBe(1)
     expect(await store.delete('/d')).toBe('not-found')
     expect(await store.read('/d', 0, 1000)).toBeUndefined()
     expect(await store.create(stream('/d'))).toMatchObject({ kind: 'created', state: { entries: 0 } })

@@ -1,4 +1,9 @@
-import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis'
+import {
+  connectRedis,
+  neverSent,
+  type RedisConnection,
+  type RedisConnectionOptions,
+} from '../../storage/redis-connection.js'
 import { type NewUpdate, type StoredUpdate, storedUpdate } from '../update.js'
 import {
   DEFAULT_PRESENCE_HISTORY,
@@ -75,18 +80,15 @@ return sequence
 /** What an entry holds: the update without its sequence (the entry id has it). */
 type Payload = Omit<StoredUpdate, 'sequence'>
 
-export interface RedisStoreOptions {
-  /** More ioredis options (TLS, Sentinel with `sentinels` and `name`, passwords); the URL's come first. */
-  redis?: RedisOptions
-  /** A Redis Cluster: its seed nodes (the URL is then ignored). The keys share one hash slot. */
-  cluster?: ClusterNode[]
+/** The connection options (storage/redis-connection.ts); on a Cluster the keys share one hash slot. */
+export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Presence updates kept for resuming (`--presence-history`). */
   maxPresence?: number
 }
 
 export class RedisStore implements UpdateStore {
-  private readonly commands: Redis | Cluster
-  private readonly reader: Redis | Cluster
+  private readonly commands: RedisConnection
+  private readonly reader: RedisConnection
   private readonly listeners = new Set<(update: StoredUpdate) => void>()
   private readonly ready: Promise<void>
   private closed = false
@@ -94,23 +96,8 @@ export class RedisStore implements UpdateStore {
 
   constructor(url: string, options: RedisStoreOptions = {}) {
     this.maxPresence = options.maxPresence ?? DEFAULT_PRESENCE_HISTORY
-    const common: RedisOptions = {
-      // Reconnect forever, backing off to 2 s between attempts.
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-      ...options.redis,
-    }
-    const connect = (extra: RedisOptions) =>
-      options.cluster === undefined
-        ? new Redis(url, { ...common, ...extra })
-        : new Cluster(options.cluster, {
-            enableOfflineQueue: extra.enableOfflineQueue ?? true,
-            redisOptions: { ...common, ...extra },
-          })
-    this.commands = connect({ enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0 })
-    this.reader = connect({ maxRetriesPerRequest: null })
-    // Errors surface on the commands that fail; the connection's own events only say it retries.
-    this.commands.on('error', () => {})
-    this.reader.on('error', () => {})
+    this.commands = connectRedis(url, 'commands', options)
+    this.reader = connectRedis(url, 'reader', options)
     this.commands.defineCommand('appendUpdate', { numberOfKeys: 4, lua: APPEND_SCRIPT })
     this.ready = this.start()
   }
@@ -296,8 +283,11 @@ export class RedisStore implements UpdateStore {
       if (error instanceof DuplicateIdError) throw error
       // Without an offline queue, ioredis refuses a command it cannot send with this message; any
       // other failure (closed connection, timeout) came after the command may have reached Redis.
-      const unsent = /enableOfflineQueue/.test(error instanceof Error ? error.message : '')
-      throw new StoreUnavailableError(describe(error), id === undefined || unsent ? false : 'unknown', id)
+      throw new StoreUnavailableError(
+        describe(error),
+        id === undefined || neverSent(error) ? false : 'unknown',
+        id,
+      )
     }
   }
 }

@@ -101,18 +101,15 @@ export function createGateway(
   // With gateway keys (as on the LLM routes), every stream operation needs one, or for a read a
   // capability URL signed with them; without keys, on loopback, the routes are open.
   const streamKeys = new Access({ apiKeys: config.apiKey, requestsPerMinute: 0, concurrentStreams: 0 })
-  const streams =
-    hubSetup.streamStore === undefined
-      ? undefined
-      : createStreamsHandler(hubSetup.streamStore, {
-          holdsKey: (request) => streamKeys.identify(request.headers) !== undefined,
-          capabilities: new ReadCapabilities(config.apiKey),
-          maxLiveReaders: config.streamReaders,
-          maxAppendBytes: config.maxBody,
-          longPollMs: config.streamLongPoll * 1000,
-          eventStreamOptions: streamOptions,
-          onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
-        })
+  const streams = createStreamsHandler(hubSetup.streamStore, {
+    holdsKey: (request) => streamKeys.identify(request.headers) !== undefined,
+    capabilities: new ReadCapabilities(config.apiKey),
+    maxLiveReaders: config.streamReaders,
+    maxAppendBytes: config.maxBody,
+    longPollMs: config.streamLongPoll * 1000,
+    eventStreamOptions: streamOptions,
+    onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
+  })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
   const llm = createLlmProxyFromConfig(config, streamOptions, {
     request: metrics.llmRequest,
@@ -136,7 +133,7 @@ export function createGateway(
     hubSetup.hub,
     () => openStreams.size,
     () => llm.generations.running,
-    () => ({ count: hubSetup.streamStore?.count() ?? 0, readers: streams?.live.total ?? 0 }),
+    () => ({ count: hubSetup.streamStore.count(), readers: streams.live.total }),
   )
 
   /** The web pages and their scripts; false when the path is not one. */
@@ -205,18 +202,9 @@ export function createGateway(
         corsHeaders(cors, Array.isArray(origin) ? origin[0] : origin),
       ))
         response.setHeader(name, value)
-      if (url.pathname === '/v1/stream-capabilities' && streams !== undefined) {
-        await streams.mintCapability(request, response)
-      } else if (url.pathname.startsWith('/v1/stream/')) {
-        if (streams !== undefined) await streams.handle(request, response, url)
-        else
-          sendError(
-            response,
-            501,
-            'SG_ERR_NOT_IMPLEMENTED',
-            'durable streams run on the sqlite and memory stores; the Redis store does not carry them yet',
-          )
-      } else await llm.handle(request, response, url)
+      if (url.pathname === '/v1/stream-capabilities') await streams.mintCapability(request, response)
+      else if (url.pathname.startsWith('/v1/stream/')) await streams.handle(request, response, url)
+      else await llm.handle(request, response, url)
       return
     }
     if (url.pathname.startsWith('/.well-known/mercure/')) {
@@ -362,7 +350,7 @@ export function createGateway(
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       llm.close()
-      streams?.close()
+      streams.close()
       stats.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })
       for (const session of sessions) session.close()

@@ -9,6 +9,7 @@ import { SqliteStore } from '../hub/store/sqlite.js'
 import type { UpdateStore } from '../hub/store/store.js'
 import { openSqliteFile } from '../storage/sqlite-file.js'
 import { MemoryStreamStore } from '../streams/memory-store.js'
+import { RedisStreamStore } from '../streams/redis-store.js'
 import { SqliteStreamStore } from '../streams/sqlite-store.js'
 import type { StreamStore } from '../streams/stream-store.js'
 import { ConfigError, type GatewayConfig } from './config.js'
@@ -19,8 +20,8 @@ export interface HubSetup {
   subscriberSecret: string
   /** Set when no secret was configured and the one kept in the data dir is used. */
   generatedSecretFile: string | undefined
-  /** The durable streams' store, on the hub's engine (none yet on Redis). */
-  streamStore: StreamStore | undefined
+  /** The durable streams' store, on the hub's engine. */
+  streamStore: StreamStore
   /** Closes the hub's store, the streams' store and the file they share. */
   closeStores(): Promise<void>
 }
@@ -48,7 +49,7 @@ export function createHubFromConfig(config: GatewayConfig): HubSetup {
     streamStore,
     closeStores: async () => {
       await store.close()
-      await streamStore?.close()
+      await streamStore.close()
       close()
     },
   }
@@ -90,7 +91,7 @@ function openStores(
   spec: string,
   historySize: number,
   maxPresence: number,
-): { store: UpdateStore; streamStore: StreamStore | undefined; close: () => void } {
+): { store: UpdateStore; streamStore: StreamStore; close: () => void } {
   if (spec === 'memory')
     return {
       store: new MemoryStore(historySize, maxPresence),
@@ -106,7 +107,11 @@ function openStores(
     }
   }
   if (/^rediss?:\/\//.test(spec))
-    return { store: new RedisStore(spec, { maxPresence }), streamStore: undefined, close: () => {} }
+    return {
+      store: new RedisStore(spec, { maxPresence }),
+      streamStore: new RedisStreamStore(spec),
+      close: () => {},
+    }
   throw new ConfigError(`--store: ${spec}: expected sqlite:<file>, memory or redis://host:port[/db]`)
 }
 

@@ -208,28 +208,29 @@ async function streamEvents(
             return
           }
           const sent = page.entries.length > 0 || position === after
+          let events = ''
           if (page.entries.length > 0) {
             const data = base64
               ? Buffer.concat(page.entries).toString('base64')
               : pageBody(page.state, page.entries).toString('utf8')
-            if (!(await writePaced(stream, sseEvent('data', data)))) return
+            events += sseEvent('data', data)
           }
           position = page.through
           const upToDate = position === page.state.entries
           const closed = upToDate && page.state.closed
           if (sent || closed) {
-            await stream.write(
-              sseEvent(
-                'control',
-                JSON.stringify({
-                  streamNextOffset: offsetOf(position),
-                  ...(closed ? { streamClosed: true } : { streamCursor: cursor }),
-                  ...(upToDate ? { upToDate: true } : {}),
-                }),
-              ),
+            events += sseEvent(
+              'control',
+              JSON.stringify({
+                streamNextOffset: offsetOf(position),
+                ...(closed ? { streamClosed: true } : { streamCursor: cursor }),
+                ...(upToDate ? { upToDate: true } : {}),
+              }),
             )
             cursor = nextCursor(cursor)
           }
+          // A data event and its control event in one write: a reader gets them together.
+          if (events !== '' && !(await writePaced(stream, events))) return
           if (closed) {
             stream.close()
             return

@@ -9,6 +9,7 @@ import { JsonBodyError, jsonMessages } from './json-messages.js'
 import { LiveStreams } from './live.js'
 import { isJson } from './media-type.js'
 import { offsetOf } from './offset.js'
+import { StreamStoreUnavailableError } from './redis-store.js'
 import {
   bad,
   closesStream,
@@ -150,6 +151,10 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
             ...SECURITY_HEADERS,
             ...error.headers,
           })
+        return
+      }
+      if (error instanceof StreamStoreUnavailableError) {
+        sendError(response, 503, error.code, error.message, { ...SECURITY_HEADERS, 'retry-after': '1' })
         return
       }
       if (error instanceof BodyTooLargeError || error instanceof JsonBodyError) {

@@ -315,8 +315,9 @@ describe('dashboard page', () => {
       await fetch(`${gateway.url}/v1/stream/dashboard/${name}`, { method: 'PUT' })
     const reader = new AbortController()
     await fetch(`${gateway.url}/v1/stream/dashboard/one?offset=now&live=sse`, { signal: reader.signal })
-    await expect.poll(() => figure('streams')).toBe(streamsBefore + 2)
-    await expect.poll(() => figure('stream-readers')).toBeGreaterThanOrEqual(1)
+    // The dashboard samples once a second.
+    await expect.poll(() => figure('streams'), { timeout: 5000 }).toBe(streamsBefore + 2)
+    await expect.poll(() => figure('stream-readers'), { timeout: 5000 }).toBeGreaterThanOrEqual(1)
     reader.abort()
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true })
     const json = (await (await fetch(`${gateway.url}/api/stats`)).json()) as {

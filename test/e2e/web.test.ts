@@ -305,7 +305,7 @@ describe('dashboard page', () => {
     // The 50, and the dashboard's own stream.
     await expect.poll(connections, { timeout: 5000 }).toBeGreaterThanOrEqual(51)
     await expect
-      .poll(() => page.locator('#topics').innerText())
+      .poll(() => page.locator('#topics').innerText(), { timeout: 5000 })
       .toContain('https://example.com/dashboard\t50')
     expect(await page.locator('#chart polyline').count()).toBe(2)
     // Durable streams and their live readers.

@@ -44,3 +44,11 @@ export function connectRedis(
 export function neverSent(error: unknown): boolean {
   return /enableOfflineQueue/.test(error instanceof Error ? error.message : '')
 }
+
+/** A failed command's reason, as a refusal states it: "Redis is not reachable" for every way of not reaching it. */
+export function failureReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return /ECONNREFUSED|writeable|Connection is closed|timed out|ETIMEDOUT/i.test(message)
+    ? 'Redis is not reachable'
+    : message
+}

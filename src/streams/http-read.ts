@@ -59,7 +59,7 @@ export async function readStream(
       { 'retry-after': '1' },
     )
   const cursor = nextCursor(url.searchParams.get('cursor'))
-  if (mode === 'sse') return streamEvents(store, live, options, request, response, path, after, cursor)
+  if (mode === 'sse') return streamEvents(store, live, options, request, response, state, after, cursor)
   let page = await store.read(path, after, options.maxReadBytes)
   if (page === undefined) throw notFound(path)
   if (mode === 'long-poll' && page.entries.length === 0 && !page.state.closed) {
@@ -168,13 +168,11 @@ async function streamEvents(
   options: ReadOptions,
   request: Request,
   response: NodeResponse,
-  path: string,
+  state: StreamState,
   after: number,
   firstCursor: string,
 ): Promise<void> {
-  const state = await store.head(path)
-  if (state === undefined) throw notFound(path)
-  if (state.softDeleted === true) throw gone(path)
+  const { path } = state
   const base64 = !isText(state.contentType)
   const stream = createEventStream(request, response, {
     ...options.eventStreamOptions,

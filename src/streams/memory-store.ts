@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { isJson, mediaType } from './media-type.js'
 import type { ProducerState } from './producer.js'
 import {
   type AppendRequest,
@@ -8,7 +7,9 @@ import {
   type CreateResult,
   configurationConflict,
   decideAppend,
+  type ForkPlan,
   isExpired,
+  planFork,
   type StreamPage,
   type StreamState,
   type StreamStore,
@@ -42,39 +43,30 @@ export class MemoryStreamStore implements StreamStore {
         : { kind: 'conflict', reason: conflict }
     }
     let source: MemoryStream | undefined
-    let inherited: Uint8Array[] = []
-    let { contentType, ttlSeconds, expiresAt } = request
+    let plan: ForkPlan | undefined
     if (request.fork !== undefined) {
       source = this.find(request.fork.from)
       if (source === undefined) return { kind: 'source-not-found' }
-      if (source.state.softDeleted === true)
-        return { kind: 'conflict', reason: `${request.fork.from} is deleted (forks still read it)` }
-      const forked = forkEntries(source, request.fork)
-      if (typeof forked === 'string') return { kind: 'bad-fork-point', reason: forked }
-      inherited = forked
-      if (contentType !== undefined && mediaType(contentType) !== mediaType(source.state.contentType))
-        return { kind: 'conflict', reason: `the source holds ${source.state.contentType}` }
-      contentType ??= source.state.contentType
-      if (ttlSeconds === undefined && expiresAt === undefined) ({ ttlSeconds, expiresAt } = source.state)
+      const from = source
+      const planned = planFork(from.state, { ...request, fork: request.fork }, (seq) => from.entries[seq - 1])
+      if ('kind' in planned) return planned
+      plan = planned
     }
-    const entries = [...inherited, ...request.entries]
+    const entries = [
+      ...(source?.entries.slice(0, plan?.inherited) ?? []),
+      ...(plan?.partial === undefined ? [] : [plan.partial]),
+      ...request.entries,
+    ]
     const state: StreamState = {
       path: request.path,
       id: randomBytes(6).toString('base64url'),
-      contentType: contentType ?? 'application/octet-stream',
-      ttlSeconds,
-      expiresAt,
+      contentType: plan?.contentType ?? request.contentType ?? 'application/octet-stream',
+      ttlSeconds: plan === undefined ? request.ttlSeconds : plan.ttlSeconds,
+      expiresAt: plan === undefined ? request.expiresAt : plan.expiresAt,
       entries: entries.length,
       closed: request.close,
       touchedAt: this.now(),
-      fork:
-        request.fork === undefined || source === undefined
-          ? undefined
-          : {
-              from: request.fork.from,
-              offset: request.fork.offset ?? source.state.entries,
-              subOffset: request.fork.subOffset,
-            },
+      fork: plan?.point,
     }
     if (source !== undefined) source.forks++
     this.streams.set(request.path, { state, entries, producers: new Map(), source, forks: 0 })
@@ -171,21 +163,4 @@ export class MemoryStreamStore implements StreamStore {
     source.forks--
     if (source.forks === 0 && source.state.softDeleted === true) this.drop(source)
   }
-}
-
-/** The entries a fork inherits, or why the fork point is not in the source. */
-function forkEntries(source: MemoryStream, fork: NonNullable<CreateRequest['fork']>): Uint8Array[] | string {
-  const offset = fork.offset ?? source.state.entries
-  if (offset > source.state.entries) return 'the fork offset is past the end of the source'
-  const inherited = source.entries.slice(0, offset)
-  if (fork.subOffset === 0) return inherited
-  if (isJson(source.state.contentType)) {
-    if (offset + fork.subOffset > source.state.entries) return 'the fork sub-offset is past the last message'
-    return source.entries.slice(0, offset + fork.subOffset)
-  }
-  const next = source.entries[offset]
-  if (next === undefined || fork.subOffset > next.length)
-    return 'the fork sub-offset is past the end of the append after the fork offset'
-  inherited.push(next.subarray(0, fork.subOffset))
-  return inherited
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import {
   connectRedis,
+  failureReason,
   neverSent,
   type RedisConnection,
   type RedisConnectionOptions,
 } from '../storage/redis-connection.js'
-import { isJson, mediaType } from './media-type.js'
 import type { ProducerRequest, ProducerState } from './producer.js'
 import {
   type AppendRequest,
@@ -14,7 +14,9 @@ import {
   type CreateResult,
   configurationConflict,
   decideAppend,
+  type ForkPlan,
   isExpired,
+  planFork,
   type StreamPage,
   type StreamState,
   type StreamStore,
@@ -150,47 +152,32 @@ export class RedisStreamStore implements StreamStore {
         const conflict = configurationConflict(state, request)
         return conflict === undefined ? { kind: 'exists', state } : { kind: 'conflict', reason: conflict }
       }
-      let { contentType, ttlSeconds, expiresAt } = request
       let source: Meta | undefined
-      let inherited = 0
-      const own: Buffer[] = []
+      let plan: ForkPlan | undefined
       if (request.fork !== undefined) {
         source = await this.find(request.fork.from)
         if (source === undefined) return { kind: 'source-not-found' }
-        if (source.soft_deleted === '1')
-          return { kind: 'conflict', reason: `${request.fork.from} is deleted (forks still read it)` }
-        if (contentType !== undefined && mediaType(contentType) !== mediaType(source.content_type as string))
-          return { kind: 'conflict', reason: `the source holds ${source.content_type}` }
-        const sourceEntries = Number(source.entries)
-        const offset = request.fork.offset ?? sourceEntries
-        if (offset > sourceEntries)
-          return { kind: 'bad-fork-point', reason: 'the fork offset is past the end of the source' }
-        inherited = offset
-        const sub = request.fork.subOffset
-        if (sub > 0 && isJson(source.content_type as string)) {
-          if (offset + sub > sourceEntries)
-            return { kind: 'bad-fork-point', reason: 'the fork sub-offset is past the last message' }
-          inherited += sub
-        } else if (sub > 0) {
-          const next = offset < sourceEntries ? await this.entryOf(source, offset + 1) : undefined
-          if (next === undefined || sub > next.length)
-            return {
-              kind: 'bad-fork-point',
-              reason: 'the fork sub-offset is past the end of the append after the fork offset',
-            }
-          own.push(next.subarray(0, sub))
-        }
-        contentType ??= source.content_type
-        if (ttlSeconds === undefined && expiresAt === undefined) {
-          ttlSeconds = optionalNumber(source.ttl_seconds)
-          expiresAt = optionalNumber(source.expires_at)
-        }
+        const state = toState(source)
+        // Fetched before planning (which is synchronous): the entry a byte sub-offset would cut.
+        const offset = request.fork.offset ?? state.entries
+        const next =
+          request.fork.subOffset > 0 && offset < state.entries
+            ? await this.entryOf(source, offset + 1)
+            : undefined
+        const planned = planFork(state, { ...request, fork: request.fork }, () => next)
+        if ('kind' in planned) return planned
+        plan = planned
       }
-      own.push(...request.entries.map((entry) => Buffer.from(entry)))
+      const inherited = plan?.inherited ?? 0
+      const own = [...(plan?.partial === undefined ? [] : [plan.partial]), ...request.entries].map((entry) =>
+        Buffer.from(entry),
+      )
+      const ttlSeconds = plan === undefined ? request.ttlSeconds : plan.ttlSeconds
+      const expiresAt = plan === undefined ? request.expiresAt : plan.expiresAt
       const row: Meta = {
         path: request.path,
         id: randomBytes(9).toString('base64url'),
-        content_type: contentType ?? 'application/octet-stream',
+        content_type: plan?.contentType ?? request.contentType ?? 'application/octet-stream',
         ttl_seconds: ttlSeconds === undefined ? '' : String(ttlSeconds),
         expires_at: expiresAt === undefined ? '' : String(expiresAt),
         entries: String(inherited + own.length),
@@ -198,12 +185,9 @@ export class RedisStreamStore implements StreamStore {
         closed_by: '',
         last_stream_seq: '',
         touched_at: String(this.now()),
-        fork_from: request.fork?.from ?? '',
-        fork_offset:
-          request.fork === undefined || source === undefined
-            ? ''
-            : String(request.fork.offset ?? Number(source.entries)),
-        fork_sub_offset: request.fork === undefined ? '' : String(request.fork.subOffset),
+        fork_from: plan?.point.from ?? '',
+        fork_offset: plan === undefined ? '' : String(plan.point.offset),
+        fork_sub_offset: plan === undefined ? '' : String(plan.point.subOffset),
         source_path: source?.path ?? '',
         inherited: String(inherited),
         forks: '0',
@@ -418,7 +402,7 @@ export class RedisStreamStore implements StreamStore {
     try {
       return await run()
     } catch (error) {
-      throw new StreamStoreUnavailableError(describe(error), false)
+      throw new StreamStoreUnavailableError(failureReason(error), false)
     }
   }
 
@@ -427,16 +411,9 @@ export class RedisStreamStore implements StreamStore {
     try {
       return await run()
     } catch (error) {
-      throw new StreamStoreUnavailableError(describe(error), !neverSent(error))
+      throw new StreamStoreUnavailableError(failureReason(error), !neverSent(error))
     }
   }
-}
-
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  return /ECONNREFUSED|writeable|Connection is closed|timed out|ETIMEDOUT/i.test(message)
-    ? 'Redis is not reachable'
-    : message
 }
 
 const optionalNumber = (value: string | undefined) =>

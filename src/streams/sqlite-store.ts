@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import { isJson, mediaType } from './media-type.js'
 import type { ProducerRequest, ProducerState } from './producer.js'
 import {
   type AppendRequest,
@@ -9,7 +8,9 @@ import {
   type CreateResult,
   configurationConflict,
   decideAppend,
+  type ForkPlan,
   isExpired,
+  planFork,
   type StreamPage,
   type StreamState,
   type StreamStore,
@@ -201,58 +202,35 @@ export class SqliteStreamStore implements StreamStore {
         ? { kind: 'exists', state: toState(existing) }
         : { kind: 'conflict', reason: conflict }
     }
-    let { contentType, ttlSeconds, expiresAt } = request
     let source: StreamRow | undefined
-    let inherited = 0
-    const own: Uint8Array[] = []
+    let plan: ForkPlan | undefined
     if (request.fork !== undefined) {
       source = this.find(request.fork.from)
       if (source === undefined) return { kind: 'source-not-found' }
-      if (source.soft_deleted === 1)
-        return { kind: 'conflict', reason: `${request.fork.from} is deleted (forks still read it)` }
-      if (contentType !== undefined && mediaType(contentType) !== mediaType(source.content_type))
-        return { kind: 'conflict', reason: `the source holds ${source.content_type}` }
-      const offset = request.fork.offset ?? source.entries
-      if (offset > source.entries)
-        return { kind: 'bad-fork-point', reason: 'the fork offset is past the end of the source' }
-      inherited = offset
-      const sub = request.fork.subOffset
-      if (sub > 0 && isJson(source.content_type)) {
-        if (offset + sub > source.entries)
-          return { kind: 'bad-fork-point', reason: 'the fork sub-offset is past the last message' }
-        inherited += sub
-      } else if (sub > 0) {
-        const next = offset < source.entries ? this.entryOf(source, offset + 1) : undefined
-        if (next === undefined || sub > next.length)
-          return {
-            kind: 'bad-fork-point',
-            reason: 'the fork sub-offset is past the end of the append after the fork offset',
-          }
-        // Part of an append: the fork keeps its own copy of that part.
-        own.push(next.subarray(0, sub))
-      }
-      contentType ??= source.content_type
-      if (ttlSeconds === undefined && expiresAt === undefined) {
-        ttlSeconds = source.ttl_seconds ?? undefined
-        expiresAt = source.expires_at ?? undefined
-      }
+      const from = source
+      const planned = planFork(toState(from), { ...request, fork: request.fork }, (seq) =>
+        this.entryOf(from, seq),
+      )
+      if ('kind' in planned) return planned
+      plan = planned
     }
-    own.push(...request.entries)
+    const inherited = plan?.inherited ?? 0
+    // A fork stores only what it adds: the part of an append it cut, then its own entries.
+    const own = [...(plan?.partial === undefined ? [] : [plan.partial]), ...request.entries]
     const row: StreamRow = {
       path: request.path,
       id: randomBytes(9).toString('base64url'),
-      content_type: contentType ?? 'application/octet-stream',
-      ttl_seconds: ttlSeconds ?? null,
-      expires_at: expiresAt ?? null,
+      content_type: plan?.contentType ?? request.contentType ?? 'application/octet-stream',
+      ttl_seconds: (plan === undefined ? request.ttlSeconds : plan.ttlSeconds) ?? null,
+      expires_at: (plan === undefined ? request.expiresAt : plan.expiresAt) ?? null,
       entries: inherited + own.length,
       closed: request.close ? 1 : 0,
       closed_by: null,
       last_stream_seq: null,
       touched_at: this.now(),
-      fork_from: request.fork?.from ?? null,
-      fork_offset:
-        request.fork === undefined || source === undefined ? null : (request.fork.offset ?? source.entries),
-      fork_sub_offset: request.fork?.subOffset ?? null,
+      fork_from: plan?.point.from ?? null,
+      fork_offset: plan?.point.offset ?? null,
+      fork_sub_offset: plan?.point.subOffset ?? null,
       source_id: source?.id ?? null,
       inherited,
       forks: 0,

@@ -1,4 +1,4 @@
-import { mediaType } from './media-type.js'
+import { isJson, mediaType } from './media-type.js'
 import {
   decideProducer,
   type ProducerDecision,
@@ -200,4 +200,60 @@ export function decideAppend(
   if (decision === undefined) return { kind: 'accept' }
   if (decision.kind === 'accept') return { kind: 'accept', producer: decision.next }
   return { kind: 'producer-refused', state, decision }
+}
+
+/** What a fork takes from its source (PROTOCOL.md §4.2), the same on every store. */
+export interface ForkPlan {
+  /** Leading entries read from the source. */
+  inherited: number
+  /** With a byte sub-offset: the part of the source's next append the fork keeps a copy of. */
+  partial?: Uint8Array
+  contentType: string
+  ttlSeconds?: number
+  expiresAt?: number
+  point: ForkPoint
+}
+
+/**
+ * Where a fork of `source` starts, or why it cannot: a deleted source, another content type, an
+ * offset past the tail, a sub-offset past the next boundary. `next` is the source's entry after the
+ * fork offset (asked for only with a byte sub-offset). Lifetime: the request's, else the source's.
+ */
+export function planFork(
+  source: StreamState,
+  request: CreateRequest & { fork: NonNullable<CreateRequest['fork']> },
+  next: (seq: number) => Uint8Array | undefined,
+): ForkPlan | Extract<CreateResult, { kind: 'conflict' | 'bad-fork-point' }> {
+  const { fork } = request
+  if (source.softDeleted === true)
+    return { kind: 'conflict', reason: `${fork.from} is deleted (forks still read it)` }
+  if (request.contentType !== undefined && mediaType(request.contentType) !== mediaType(source.contentType))
+    return { kind: 'conflict', reason: `the source holds ${source.contentType}` }
+  const offset = fork.offset ?? source.entries
+  if (offset > source.entries)
+    return { kind: 'bad-fork-point', reason: 'the fork offset is past the end of the source' }
+  let inherited = offset
+  let partial: Uint8Array | undefined
+  if (fork.subOffset > 0 && isJson(source.contentType)) {
+    inherited += fork.subOffset
+    if (inherited > source.entries)
+      return { kind: 'bad-fork-point', reason: 'the fork sub-offset is past the last message' }
+  } else if (fork.subOffset > 0) {
+    const entry = offset < source.entries ? next(offset + 1) : undefined
+    if (entry === undefined || fork.subOffset > entry.length)
+      return {
+        kind: 'bad-fork-point',
+        reason: 'the fork sub-offset is past the end of the append after the fork offset',
+      }
+    partial = entry.subarray(0, fork.subOffset)
+  }
+  const ownLifetime = request.ttlSeconds !== undefined || request.expiresAt !== undefined
+  return {
+    inherited,
+    partial,
+    contentType: request.contentType ?? source.contentType,
+    ttlSeconds: ownLifetime ? request.ttlSeconds : source.ttlSeconds,
+    expiresAt: ownLifetime ? request.expiresAt : source.expiresAt,
+    point: { from: fork.from, offset, subOffset: fork.subOffset },
+  }
 }

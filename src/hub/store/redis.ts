@@ -1,5 +1,6 @@
 import {
   connectRedis,
+  failureReason,
   neverSent,
   type RedisConnection,
   type RedisConnectionOptions,
@@ -284,7 +285,7 @@ export class RedisStore implements UpdateStore {
       // Without an offline queue, ioredis refuses a command it cannot send with this message; any
       // other failure (closed connection, timeout) came after the command may have reached Redis.
       throw new StoreUnavailableError(
-        describe(error),
+        failureReason(error),
         id === undefined || neverSent(error) ? false : 'unknown',
         id,
       )
@@ -301,11 +302,4 @@ const sequenceOf = (entryId: string): number => Number(entryId.slice(0, entryId.
 function decode(entryId: string, fields: string[]): StoredUpdate {
   const payload = JSON.parse(fields[1] as string) as Payload
   return storedUpdate(payload, payload.id, sequenceOf(entryId), payload.publishedAt)
-}
-
-function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  return /ECONNREFUSED|writeable|Connection is closed|timed out|ETIMEDOUT/i.test(message)
-    ? 'Redis is not reachable'
-    : message
 }

@@ -313,12 +313,16 @@ describe('dashboard page', () => {
     const streamsBefore = await figure('streams')
     for (const name of ['one', 'two'])
       await fetch(`${gateway.url}/v1/stream/dashboard/${name}`, { method: 'PUT' })
-    const reader = new AbortController()
-    await fetch(`${gateway.url}/v1/stream/dashboard/one?offset=now&live=sse`, { signal: reader.signal })
+    // The body is read, and the reader kept, until the figure is seen: an undici that finds a
+    // response body nobody reads may collect it and close the connection (Node 26 did).
+    const response = await fetch(`${gateway.url}/v1/stream/dashboard/one?offset=now&live=sse`)
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    const reading = reader.read().catch(() => undefined)
     // The dashboard samples once a second.
     await expect.poll(() => figure('streams'), { timeout: 5000 }).toBe(streamsBefore + 2)
     await expect.poll(() => figure('stream-readers'), { timeout: 5000 }).toBeGreaterThanOrEqual(1)
-    reader.abort()
+    await reader.cancel()
+    await reading
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true })
     const json = (await (await fetch(`${gateway.url}/api/stats`)).json()) as {
       latest: { connections: number }

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -335,5 +336,60 @@ describe('dashboard page', () => {
     await page.setViewportSize({ width: 360, height: 740 })
     await page.screenshot({ path: `${SCREENSHOTS}/dashboard-360.png`, fullPage: true })
     await page.close()
+  })
+})
+
+describe('durable streams in the browser', () => {
+  it("a plain EventSource on another origin reads a stream's SSE mode live, to its close", async () => {
+    // The application's page comes from another origin than the gateway (CORS, as deployed).
+    const app = createHttpServer((_, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' })
+      response.end('<!doctype html><title>app</title>')
+    })
+    app.listen(0, '127.0.0.1')
+    await new Promise((resolve) => app.once('listening', resolve))
+    const address = app.address() as { port: number }
+    const url = `${gateway.url}/v1/stream/browser/${Date.now()}`
+    const append = (body: string, headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })
+    expect(
+      (
+        await fetch(url, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: '[{"n":1},{"n":2}]',
+        })
+      ).status,
+    ).toBe(201)
+    const page = await newPage(`http://127.0.0.1:${address.port}/`)
+    await page.evaluate((source) => {
+      const events: { type: string; data: unknown }[] = []
+      Object.assign(window, { events })
+      const reader = new EventSource(`${source}?offset=-1&live=sse`)
+      for (const type of ['data', 'control'])
+        reader.addEventListener(type, (event) => {
+          const data = JSON.parse((event as MessageEvent<string>).data)
+          events.push({ type, data })
+          // A plain EventSource would reconnect to its first URL: the page stops at the end.
+          if (type === 'control' && data.streamClosed === true) reader.close()
+        })
+    }, url)
+    const events = () =>
+      page.evaluate(() => (window as unknown as { events: { type: string; data: unknown }[] }).events)
+    const data = async () =>
+      (await events()).filter((event) => event.type === 'data').map((event) => event.data)
+    await expect.poll(data, { timeout: 5000 }).toEqual([[{ n: 1 }, { n: 2 }]])
+    expect((await events())[1]).toMatchObject({ type: 'control', data: { upToDate: true } })
+    expect((await append('{"n":3}')).status).toBe(204)
+    await expect.poll(data, { timeout: 5000 }).toEqual([[{ n: 1 }, { n: 2 }], [{ n: 3 }]])
+    expect((await append('', { 'stream-closed': 'true' })).status).toBe(204)
+    await expect
+      .poll(async () => (await events()).at(-1), { timeout: 5000 })
+      .toMatchObject({
+        type: 'control',
+        data: { streamClosed: true, streamNextOffset: expect.stringMatching(/^0+3_/) },
+      })
+    await page.close()
+    app.close()
   })
 })

@@ -91,6 +91,10 @@ export function serveCommand(): Command {
     .addOption(
       flag('--stream-readers <n>', 'live readers one durable stream may have at once (default 1000)'),
     )
+    .addOption(
+      flag('--stream-max-bytes <size>', 'bytes one durable stream may store (default 64MiB; 0: unlimited)'),
+    )
+    .addOption(flag('--max-streams <n>', 'durable streams kept at once (default 100000; 0: unlimited)'))
     .addOption(flag('--key-rpm <n>', 'LLM requests per minute per gateway key (default 0: unlimited)'))
     .addOption(flag('--key-concurrency <n>', 'LLM requests at once per gateway key (default 0: unlimited)'))
     .addOption(

@@ -105,6 +105,8 @@ export function createGateway(
     holdsKey: (request) => streamKeys.identify(request.headers) !== undefined,
     capabilities: new ReadCapabilities(config.apiKey),
     maxLiveReaders: config.streamReaders,
+    maxStreamBytes: config.streamMaxBytes || undefined,
+    maxStreams: config.maxStreams || undefined,
     maxAppendBytes: config.maxBody,
     longPollMs: config.streamLongPoll * 1000,
     eventStreamOptions: streamOptions,

@@ -26,6 +26,8 @@ describe('gateway configuration', () => {
       resumeGrace: 30,
       streamLongPoll: 20,
       streamReaders: 1000,
+      streamMaxBytes: 64 * 1024 ** 2,
+      maxStreams: 100_000,
       keyRpm: 0,
       keyConcurrency: 0,
       maxConnectionsPerIp: 0,

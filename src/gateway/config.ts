@@ -10,9 +10,12 @@ const BYTE_UNITS: Record<string, number> = {
   m: 1024 ** 2,
   mib: 1024 ** 2,
   mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+  gb: 1024 ** 3,
 }
 
-/** `262144`, `256KiB`, `256k`, `1MiB`: sizes are binary (KiB, MiB). */
+/** `262144`, `256KiB`, `256k`, `1MiB`, `1GiB`: sizes are binary (KiB, MiB, GiB). */
 const byteSize = z.union([z.number(), z.string()]).transform((value, context) => {
   const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(String(value))
   const multiplier = match ? BYTE_UNITS[(match[2] ?? '').toLowerCase()] : undefined
@@ -146,6 +149,10 @@ export const gatewayConfigSchema = z
     streamLongPoll: duration.default(20),
     /** Live readers (long-polls and SSE) one durable stream may have at once. */
     streamReaders: integer(1, 10_000_000).default(1000),
+    /** Bytes one durable stream may store; 0 = unlimited. */
+    streamMaxBytes: byteSize.default(64 * 1024 ** 2),
+    /** Durable streams kept at once; 0 = unlimited. */
+    maxStreams: integer(0, 1_000_000_000).default(100_000),
     /** Requests per minute per gateway key on the LLM routes; 0 = unlimited. */
     keyRpm: integer(0, 1_000_000).default(0),
     /** Requests at once (streams included) per gateway key; 0 = unlimited. */

@@ -19,7 +19,7 @@ import {
   producerOf,
   StreamRequestError,
 } from './request-headers.js'
-import type { AppendResult, StreamState, StreamStore } from './stream-store.js'
+import { type AppendResult, byteLength, type StreamState, type StreamStore } from './stream-store.js'
 
 type Request = IncomingMessage | Http2ServerRequest
 
@@ -72,6 +72,10 @@ export interface StreamsHttpOptions {
   capabilities?: ReadCapabilities
   /** Live readers (long-polls and SSE) one stream may have at once; past it, `429`. */
   maxLiveReaders?: number
+  /** Bytes one stream may store (its own entries); past it, an append is `413`. Absent: no bound. */
+  maxStreamBytes?: number
+  /** Streams kept at once; past it, a create is `507`. Absent: no bound. */
+  maxStreams?: number
   /** Heartbeats, the slow-reader bound and CORS of SSE responses. */
   eventStreamOptions?: EventStreamOptions
   /** Called with each SSE response opened (the gateway tracks them for shutdown and logs). */
@@ -92,6 +96,7 @@ const SECURITY_HEADERS = {
 export function createStreamsHandler(store: StreamStore, options: StreamsHttpOptions = {}) {
   const basePath = options.basePath ?? '/v1/stream'
   const maxAppendBytes = options.maxAppendBytes ?? 1024 * 1024
+  const { maxStreamBytes: maxBytes, maxStreams } = options
   const live = new LiveStreams(store)
   const readOptions = {
     maxReadBytes: options.maxReadBytes ?? 1024 * 1024,
@@ -254,6 +259,19 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
       : body.length === 0
         ? []
         : [body]
+    if (maxBytes !== undefined && byteLength(entries) > maxBytes)
+      throw new StreamRequestError(
+        413,
+        'SG_ERR_STREAM_FULL',
+        `the first content (${byteLength(entries)} bytes) is more than a stream may hold: ${maxBytes} (--stream-max-bytes)`,
+      )
+    // Counted before the create (on Redis, as last refreshed): a bound, not an exact quota.
+    if (maxStreams !== undefined && store.count() >= maxStreams && (await store.head(path)) === undefined)
+      throw new StreamRequestError(
+        507,
+        'SG_ERR_TOO_MANY_STREAMS',
+        `the gateway keeps ${maxStreams} streams already (--max-streams): delete some, or let them expire`,
+      )
     const result = await store.create({
       path,
       contentType: fork === undefined ? contentType : given,
@@ -292,8 +310,8 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
         : isJson(state.contentType) && !state.closed && contentType !== undefined && isJson(contentType)
           ? jsonMessages(body, 'refuse').map((message) => Buffer.from(message))
           : [body]
-    const result = await store.append({ path, contentType, entries, close, producer, streamSeq })
-    answerAppend(response, path, result, entries.length > 0)
+    const result = await store.append({ path, contentType, entries, close, producer, streamSeq, maxBytes })
+    answerAppend(response, path, result, entries.length > 0, maxBytes)
   }
 
   async function describe(response: NodeResponse, path: string): Promise<void> {
@@ -326,7 +344,13 @@ function describeHeaders(state: StreamState): Record<string, string> {
   }
 }
 
-function answerAppend(response: NodeResponse, path: string, result: AppendResult, withData: boolean): void {
+function answerAppend(
+  response: NodeResponse,
+  path: string,
+  result: AppendResult,
+  withData: boolean,
+  maxBytes: number | undefined,
+): void {
   if (result.kind === 'not-found') throw notFound(path)
   if (result.kind === 'gone') throw gone(path)
   const tail = { 'stream-next-offset': offsetOf(result.state.entries) }
@@ -358,6 +382,12 @@ function answerAppend(response: NodeResponse, path: string, result: AppendResult
         409,
         'SG_ERR_CONFLICT',
         `the stream at ${path} holds ${result.state.contentType}`,
+      )
+    case 'stream-full':
+      throw new StreamRequestError(
+        413,
+        'SG_ERR_STREAM_FULL',
+        `the stream at ${path} holds ${result.state.bytes} bytes: this append would take it past ${maxBytes} (--stream-max-bytes)`,
       )
     case 'stream-seq-regression':
       throw new StreamRequestError(409, 'SG_ERR_CONFLICT', 'Stream-Seq must increase (compared byte by byte)')

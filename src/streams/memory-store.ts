@@ -3,6 +3,7 @@ import type { ProducerState } from './producer.js'
 import {
   type AppendRequest,
   type AppendResult,
+  byteLength,
   type CreateRequest,
   type CreateResult,
   configurationConflict,
@@ -52,11 +53,8 @@ export class MemoryStreamStore implements StreamStore {
       if ('kind' in planned) return planned
       plan = planned
     }
-    const entries = [
-      ...(source?.entries.slice(0, plan?.inherited) ?? []),
-      ...(plan?.partial === undefined ? [] : [plan.partial]),
-      ...request.entries,
-    ]
+    const own = [...(plan?.partial === undefined ? [] : [plan.partial]), ...request.entries]
+    const entries = [...(source?.entries.slice(0, plan?.inherited) ?? []), ...own]
     const state: StreamState = {
       path: request.path,
       id: randomBytes(6).toString('base64url'),
@@ -64,6 +62,7 @@ export class MemoryStreamStore implements StreamStore {
       ttlSeconds: plan === undefined ? request.ttlSeconds : plan.ttlSeconds,
       expiresAt: plan === undefined ? request.expiresAt : plan.expiresAt,
       entries: entries.length,
+      bytes: byteLength(own),
       closed: request.close,
       touchedAt: this.now(),
       fork: plan?.point,
@@ -83,6 +82,7 @@ export class MemoryStreamStore implements StreamStore {
     const { state } = stream
     stream.entries.push(...request.entries)
     state.entries += request.entries.length
+    state.bytes += byteLength(request.entries)
     state.touchedAt = this.now()
     if (request.streamSeq !== undefined) state.lastStreamSeq = request.streamSeq
     if (request.producer !== undefined && decision.producer !== undefined)

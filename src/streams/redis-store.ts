@@ -10,6 +10,7 @@ import type { ProducerRequest, ProducerState } from './producer.js'
 import {
   type AppendRequest,
   type AppendResult,
+  byteLength,
   type CreateRequest,
   type CreateResult,
   configurationConflict,
@@ -181,6 +182,7 @@ export class RedisStreamStore implements StreamStore {
         ttl_seconds: ttlSeconds === undefined ? '' : String(ttlSeconds),
         expires_at: expiresAt === undefined ? '' : String(expiresAt),
         entries: String(inherited + own.length),
+        bytes: String(byteLength(own)),
         closed: request.close ? '1' : '0',
         closed_by: '',
         last_stream_seq: '',
@@ -232,6 +234,7 @@ export class RedisStreamStore implements StreamStore {
       const next: StreamState = {
         ...state,
         entries: state.entries + request.entries.length,
+        bytes: state.bytes + byteLength(request.entries),
         touchedAt: this.now(),
       }
       if (request.streamSeq !== undefined) next.lastStreamSeq = request.streamSeq
@@ -241,6 +244,7 @@ export class RedisStreamStore implements StreamStore {
       }
       const updates: Meta = {
         entries: String(next.entries),
+        bytes: String(next.bytes),
         closed: next.closed ? '1' : '0',
         closed_by: next.closedBy === undefined ? '' : JSON.stringify(next.closedBy),
         last_stream_seq: next.lastStreamSeq ?? '',
@@ -433,6 +437,7 @@ function toState(row: Meta): StreamState {
     ttlSeconds: optionalNumber(row.ttl_seconds),
     expiresAt: optionalNumber(row.expires_at),
     entries: Number(row.entries),
+    bytes: Number(row.bytes ?? 0),
     closed: row.closed === '1',
     closedBy: row.closed_by ? (JSON.parse(row.closed_by) as ProducerRequest) : undefined,
     lastStreamSeq: row.last_stream_seq || undefined,

@@ -4,6 +4,7 @@ import type { ProducerRequest, ProducerState } from './producer.js'
 import {
   type AppendRequest,
   type AppendResult,
+  byteLength,
   type CreateRequest,
   type CreateResult,
   configurationConflict,
@@ -23,6 +24,7 @@ interface StreamRow {
   ttl_seconds: number | null
   expires_at: number | null
   entries: number
+  bytes: number
   closed: number
   closed_by: string | null
   last_stream_seq: string | null
@@ -61,6 +63,7 @@ export class SqliteStreamStore implements StreamStore {
         ttl_seconds INTEGER,
         expires_at INTEGER,
         entries INTEGER NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0,
         closed INTEGER NOT NULL,
         closed_by TEXT,
         last_stream_seq TEXT,
@@ -86,17 +89,24 @@ export class SqliteStreamStore implements StreamStore {
         last_seq INTEGER NOT NULL,
         PRIMARY KEY (stream_id, producer)
       ) WITHOUT ROWID;`)
+    // Files written before streams counted their bytes: the column, filled in from the entries.
+    const columns = database.pragma('table_info(streams)') as { name: string }[]
+    if (!columns.some((column) => column.name === 'bytes'))
+      database.exec(`
+        ALTER TABLE streams ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+        UPDATE streams SET bytes =
+          (SELECT COALESCE(SUM(length(data)), 0) FROM stream_entries WHERE stream_id = streams.id);`)
     this.statements = {
       byPath: database.prepare<[string], StreamRow>('SELECT * FROM streams WHERE path = ?'),
       byId: database.prepare<[string], StreamRow>('SELECT * FROM streams WHERE id = ?'),
       insert: database.prepare(
-        `INSERT INTO streams (path, id, content_type, ttl_seconds, expires_at, entries, closed, closed_by,
+        `INSERT INTO streams (path, id, content_type, ttl_seconds, expires_at, entries, bytes, closed, closed_by,
           last_stream_seq, touched_at, fork_from, fork_offset, fork_sub_offset, source_id, inherited, forks, soft_deleted)
-         VALUES (@path, @id, @content_type, @ttl_seconds, @expires_at, @entries, @closed, @closed_by,
+         VALUES (@path, @id, @content_type, @ttl_seconds, @expires_at, @entries, @bytes, @closed, @closed_by,
           @last_stream_seq, @touched_at, @fork_from, @fork_offset, @fork_sub_offset, @source_id, @inherited, @forks, @soft_deleted)`,
       ),
-      afterAppend: database.prepare<[number, number, string | null, string | null, number, string]>(
-        'UPDATE streams SET entries = ?, closed = ?, closed_by = ?, last_stream_seq = ?, touched_at = ? WHERE id = ?',
+      afterAppend: database.prepare<[number, number, number, string | null, string | null, number, string]>(
+        'UPDATE streams SET entries = ?, bytes = ?, closed = ?, closed_by = ?, last_stream_seq = ?, touched_at = ? WHERE id = ?',
       ),
       touch: database.prepare<[number, string]>('UPDATE streams SET touched_at = ? WHERE id = ?'),
       forks: database.prepare<[number, string]>('UPDATE streams SET forks = forks + ? WHERE id = ?'),
@@ -224,6 +234,7 @@ export class SqliteStreamStore implements StreamStore {
       ttl_seconds: (plan === undefined ? request.ttlSeconds : plan.ttlSeconds) ?? null,
       expires_at: (plan === undefined ? request.expiresAt : plan.expiresAt) ?? null,
       entries: inherited + own.length,
+      bytes: byteLength(own),
       closed: request.close ? 1 : 0,
       closed_by: null,
       last_stream_seq: null,
@@ -258,6 +269,7 @@ export class SqliteStreamStore implements StreamStore {
     for (const [index, entry] of request.entries.entries())
       this.statements.entry.run(row.id, row.entries + index + 1, entry)
     state.entries = row.entries + request.entries.length
+    state.bytes = row.bytes + byteLength(request.entries)
     state.touchedAt = this.now()
     if (request.streamSeq !== undefined) state.lastStreamSeq = request.streamSeq
     if (request.close) {
@@ -266,6 +278,7 @@ export class SqliteStreamStore implements StreamStore {
     }
     this.statements.afterAppend.run(
       state.entries,
+      state.bytes,
       state.closed ? 1 : 0,
       state.closedBy === undefined ? null : JSON.stringify(state.closedBy),
       state.lastStreamSeq ?? null,
@@ -322,6 +335,7 @@ function toState(row: StreamRow): StreamState {
     ttlSeconds: row.ttl_seconds ?? undefined,
     expiresAt: row.expires_at ?? undefined,
     entries: row.entries,
+    bytes: row.bytes,
     closed: row.closed === 1,
     closedBy: row.closed_by === null ? undefined : (JSON.parse(row.closed_by) as ProducerRequest),
     lastStreamSeq: row.last_stream_seq ?? undefined,

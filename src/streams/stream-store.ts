@@ -27,6 +27,8 @@ export interface StreamState extends StreamLifetime {
   contentType: string
   /** Entries so far: the tail offset names this count. */
   entries: number
+  /** Bytes of the entries this stream stores itself (a fork's inherited entries count in its source). */
+  bytes: number
   closed: boolean
   /** The producer request that closed the stream: its retry is a duplicate, not a conflict. */
   closedBy?: ProducerRequest
@@ -80,6 +82,8 @@ export interface AppendRequest {
   close: boolean
   producer?: ProducerRequest
   streamSeq?: string
+  /** The most bytes the stream may store (`StreamState.bytes`); absent: no bound. */
+  maxBytes?: number
 }
 
 export type AppendResult =
@@ -95,6 +99,8 @@ export type AppendResult =
   | { kind: 'closed'; state: StreamState }
   | { kind: 'content-type-mismatch'; state: StreamState }
   | { kind: 'stream-seq-regression'; state: StreamState }
+  /** The entries would take the stream past `AppendRequest.maxBytes`: nothing is appended. */
+  | { kind: 'stream-full'; state: StreamState }
   | {
       kind: 'producer-refused'
       state: StreamState
@@ -197,9 +203,17 @@ export function decideAppend(
     request.streamSeq <= state.lastStreamSeq
   )
     return { kind: 'stream-seq-regression', state }
-  if (decision === undefined) return { kind: 'accept' }
-  if (decision.kind === 'accept') return { kind: 'accept', producer: decision.next }
-  return { kind: 'producer-refused', state, decision }
+  if (decision !== undefined && decision.kind !== 'accept')
+    return { kind: 'producer-refused', state, decision }
+  if (request.maxBytes !== undefined && state.bytes + byteLength(request.entries) > request.maxBytes)
+    return { kind: 'stream-full', state }
+  return { kind: 'accept', producer: decision?.next }
+}
+
+export function byteLength(entries: readonly Uint8Array[]): number {
+  let bytes = 0
+  for (const entry of entries) bytes += entry.length
+  return bytes
 }
 
 /** What a fork takes from its source (PROTOCOL.md §4.2), the same on every store. */

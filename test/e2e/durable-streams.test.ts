@@ -256,3 +256,48 @@ describe('live readers per stream (--stream-readers 2)', () => {
     }
   })
 })
+
+describe('stream limits (--stream-max-bytes 1KiB, --max-streams 3)', () => {
+  it('refuses an append past the bytes bound with 413, and a fourth stream with 507, each with a reason', async () => {
+    const small = await startGateway(['--stream-max-bytes', '1KiB', '--max-streams', '3'])
+    try {
+      const url = (name: string) => `${small.url}/v1/stream/limits/${name}`
+      const put = (name: string, body?: string) =>
+        fetch(url(name), { method: 'PUT', headers: { 'content-type': 'text/plain' }, body })
+      const post = (name: string, body: string) =>
+        fetch(url(name), { method: 'POST', headers: { 'content-type': 'text/plain' }, body })
+      expect((await put('a', 'x'.repeat(1000))).status).toBe(201)
+      expect((await post('a', 'y'.repeat(24))).status).toBe(204)
+      const full = await post('a', 'z')
+      expect(full.status).toBe(413)
+      expect(await full.json()).toMatchObject({
+        error: {
+          code: 'SG_ERR_STREAM_FULL',
+          message: expect.stringMatching(/holds 1024 bytes.*--stream-max-bytes/),
+        },
+      })
+      // Nothing of it was appended; a close still goes through.
+      expect(await (await fetch(`${url('a')}?offset=-1`)).text()).toBe(`${'x'.repeat(1000)}${'y'.repeat(24)}`)
+      expect((await fetch(url('a'), { method: 'POST', headers: { 'stream-closed': 'true' } })).status).toBe(
+        204,
+      )
+      expect((await put('too-big', 'x'.repeat(1025))).status).toBe(413)
+      expect((await put('b')).status).toBe(201)
+      expect((await put('c')).status).toBe(201)
+      const fourth = await put('d')
+      expect(fourth.status).toBe(507)
+      expect(await fourth.json()).toMatchObject({
+        error: {
+          code: 'SG_ERR_TOO_MANY_STREAMS',
+          message: expect.stringMatching(/3 streams.*--max-streams/),
+        },
+      })
+      // An existing stream is still answered, and a deleted one makes room.
+      expect((await put('c')).status).toBe(200)
+      expect((await fetch(url('b'), { method: 'DELETE' })).status).toBe(204)
+      expect((await put('d')).status).toBe(201)
+    } finally {
+      await small.stop()
+    }
+  })
+})

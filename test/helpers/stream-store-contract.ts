@@ -132,6 +132,35 @@ export function streamStoreContract(createStore: (clock: TestClock) => StreamSto
     await store.close()
   })
 
+  it('counts the bytes a stream stores, and refuses an append past its bound without appending anything', async () => {
+    const store = createStore(new TestClock())
+    await store.create(stream('/b', { entries: [text('abc')] }))
+    const producer = (seq: number) => ({ producer: { id: 'w', epoch: 0, seq }, maxBytes: 6 })
+    expect(await store.append(append('/b', ['de', 'f'], producer(0)))).toMatchObject({
+      kind: 'appended',
+      state: { entries: 3, bytes: 6 },
+    })
+    // The bound is checked after the producer's: a retry is still a duplicate.
+    expect((await store.append(append('/b', ['de', 'f'], producer(0)))).kind).toBe('duplicate')
+    expect(await store.append(append('/b', ['g'], producer(1)))).toMatchObject({
+      kind: 'stream-full',
+      state: { entries: 3, bytes: 6 },
+    })
+    // Nothing of the refused append was kept, the producer's seq included.
+    expect((await store.append(append('/b', ['g'], { ...producer(1), maxBytes: 7 }))).kind).toBe('appended')
+    expect(texts((await store.read('/b', 0, 1000))?.entries ?? [])).toEqual(['abc', 'de', 'f', 'g'])
+    // A fork stores only what it adds: its inherited entries count in its source.
+    await store.create(
+      stream('/b-fork', { contentType: undefined, fork: { from: '/b', offset: 4, subOffset: 0 } }),
+    )
+    expect(await store.append(append('/b-fork', ['hij'], { maxBytes: 3 }))).toMatchObject({
+      kind: 'appended',
+      state: { entries: 5, bytes: 3 },
+    })
+    expect((await store.head('/b'))?.bytes).toBe(7)
+    await store.close()
+  })
+
   it('deletes a stream and its entries', async () => {
     const store = createStore(new TestClock())
     await store.create(stream('/d', { entries: [text('x')] }))

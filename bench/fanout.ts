@@ -66,6 +66,13 @@ interface ServerUnderTest {
   subscribePath: string
   /** The publish of an update carrying `data`. */
   publishRequest(data: string): PublishRequest
+  /** Before the subscribers connect (a durable stream is created first). */
+  prepare?(port: number): Promise<void>
+  /**
+   * A byte that each saturation update carries once and nothing else sent does: counted instead of
+   * SSE events, for a durable stream, which sends a page of appends as one event and a control event.
+   */
+  countByte?: number
 }
 
 async function publish(server: ServerUnderTest, port: number, data: string): Promise<void> {
@@ -121,7 +128,46 @@ const servers: ServerUnderTest[] = [
       ]
     : []),
   ...(process.env.FANOUT_EXPERIMENT ? [peer('raw socket frames', 'fanout/peer-node-socket.ts')] : []),
+  durableStream('streamgate durable stream', () =>
+    startStreamgate([...quietHubArgs(SECRET), '--subscriber-buffer', '64MiB', '--stream-readers', '1000000']),
+  ),
+  durableStream('@durable-streams/server', () =>
+    startChild(
+      process.execPath,
+      [...tsx, here('streams/reference-server.ts')],
+      (line) => JSON.parse(line).port,
+      {
+        ...process.env,
+        STREAMS_DATA_DIR: '',
+      },
+    ),
+  ),
 ]
+
+/**
+ * One Durable Streams stream (text/plain, in memory) read live over SSE by every subscriber; an
+ * update is an append. The SSE response of a durable stream lasts 60 s: the phases fit in it at N=1,000.
+ */
+function durableStream(name: string, start: ServerUnderTest['start']): ServerUnderTest {
+  return {
+    name,
+    start,
+    subscribePath: '/v1/stream/bench?offset=now&live=sse',
+    publishRequest: (data) => ({
+      path: '/v1/stream/bench',
+      headers: { 'content-type': 'text/plain' },
+      body: data,
+    }),
+    async prepare(port) {
+      const response = await fetch(`http://127.0.0.1:${port}/v1/stream/bench`, {
+        method: 'PUT',
+        headers: { 'content-type': 'text/plain' },
+      })
+      if (response.status !== 201) throw new Error(`${name}: PUT answered ${response.status}`)
+    },
+    countByte: 0x7e, // ~
+  }
+}
 
 function streamgateHub(name: string, runtime: { node: string; env: NodeJS.ProcessEnv }): ServerUnderTest {
   return {
@@ -149,6 +195,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const { child, port } = await server.start()
   const pid = child.pid as number
   if (pinned) pin(pid, SERVER_CPU)
+  await server.prepare?.(port)
   await sleep(500)
   const before = usage(pid)
   const client = fork(here('fanout/load-client.ts'), [], {
@@ -158,6 +205,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
       FANOUT_PORT: String(port),
       FANOUT_PATH: server.subscribePath,
       FANOUT_SUBSCRIBERS: String(subscribers),
+      ...(server.countByte === undefined ? {} : { FANOUT_COUNT_BYTE: String(server.countByte) }),
     },
   })
   if (pinned) pin(client.pid as number, CLIENT_CPU)
@@ -218,7 +266,7 @@ async function measure(server: ServerUnderTest, subscribers: number) {
   const cpuBefore = usage(pid).cpuSeconds
   const started = performance.now()
   const deadline = started + seconds * 1000
-  const payload = 'x'.repeat(100)
+  const payload = server.countByte === undefined ? 'x'.repeat(100) : `${'x'.repeat(99)}~`
   let published = 0
   await Promise.all(
     Array.from({ length: 4 }, async () => {

@@ -1,8 +1,9 @@
 // `npm run bench -- streams`: the durable streams (issue #22) against @durable-streams/server, the
 // protocol's reference server, in the same run: append throughput (one producer in sequence; 50
-// producers at once) of 1 KiB JSON messages, and catch-up read throughput. Each server is its own
-// process; its CPU is read from /proc. The load runs in this process through keep-alive fetch.
-import type { ChildProcess } from 'node:child_process'
+// producers at once) of 1 KiB JSON messages, catch-up read throughput, and live fan-out to 1,000 SSE
+// readers (beside the hub's fan-out). Each server is its own process; its CPU is read from /proc.
+// The load runs in this process through keep-alive fetch.
+import { type ChildProcess, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -153,3 +154,17 @@ console.log(
 )
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
 for (const row of rows) console.log(row)
+
+// Live fan-out: one stream read over SSE by 1,000 readers, beside the hub's own fan-out and the
+// reference server, in the fan-out benchmark's harness (its load client, latency and saturation phases).
+console.log('\nlive fan-out of one durable stream to 1,000 SSE readers, beside the hub (bench/fanout.ts):')
+const fanout = spawnSync(process.execPath, ['--import', 'tsx', here('./run.ts'), 'fanout'], {
+  stdio: 'inherit',
+  env: {
+    ...process.env,
+    FANOUT_N: process.env.FANOUT_N ?? '1000',
+    FANOUT_SERVERS:
+      process.env.FANOUT_SERVERS ?? 'streamgate hub,streamgate durable stream,@durable-streams/server',
+  },
+})
+if (fanout.status !== 0) throw new Error(`the fan-out benchmark exited with ${fanout.status}`)

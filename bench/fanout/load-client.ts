@@ -11,6 +11,11 @@ import { connect, type Socket } from 'node:net'
 const ports = (process.env.FANOUT_PORTS ?? String(process.env.FANOUT_PORT)).split(',').map(Number)
 const path = String(process.env.FANOUT_PATH)
 const count = Number(process.env.FANOUT_SUBSCRIBERS)
+/**
+ * FANOUT_COUNT_BYTE: count this byte (one per update) instead of event ends, for a server that may
+ * send several updates in one event (a durable stream's page of appends).
+ */
+const COUNT_BYTE = Number(process.env.FANOUT_COUNT_BYTE ?? -1)
 const LF = 0x0a
 const T = 0x74
 const EQUALS = 0x3d
@@ -83,7 +88,9 @@ class StreamScanner {
         this.divisor = 1
         this.afterDot = false
       }
-      if (byte === LF && previous === LF) events++
+      if (byte === LF && previous === LF) {
+        if (COUNT_BYTE < 0) events++
+      } else if (byte === COUNT_BYTE) events++
       previous = byte
     }
     this.previous = previous

@@ -14,3 +14,12 @@ export function nextCursor(echoed: string | null, now = Date.now()): string {
   const jitterSeconds = 1 + Math.floor(Math.random() * 3600)
   return String(previous + Math.max(1, Math.ceil(jitterSeconds / (INTERVAL_MS / 1000))))
 }
+
+/**
+ * The cursor of a later control event of the same SSE response: the current interval, never below
+ * the one before (no new jitter per event, so readers in step write the same bytes).
+ */
+export function laterCursor(previous: string, now = Date.now()): string {
+  const current = Math.floor((now - EPOCH) / INTERVAL_MS)
+  return Number(previous) >= current ? previous : String(current)
+}

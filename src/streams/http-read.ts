@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
+import { EncodedEvent } from '../server/encoded-event.js'
 import type { EventStream, EventStreamOptions } from '../server/event-stream.js'
 import type { NodeResponse } from '../server/json-response.js'
 import { createEventStream } from '../server/node.js'
-import { nextCursor } from './cursor.js'
+import { laterCursor, nextCursor } from './cursor.js'
 import type { LiveStreams } from './live.js'
 import { isJson, isText } from './media-type.js'
 import { offsetOf, parseOffset } from './offset.js'
@@ -59,11 +60,11 @@ export async function readStream(
       { 'retry-after': '1' },
     )
   const cursor = nextCursor(url.searchParams.get('cursor'))
-  if (mode === 'sse') return streamEvents(store, live, options, request, response, state, after, cursor)
+  if (mode === 'sse') return streamEvents(live, options, request, response, state, after, cursor)
   let page = await store.read(path, after, options.maxReadBytes)
   if (page === undefined) throw notFound(path)
   if (mode === 'long-poll' && page.entries.length === 0 && !page.state.closed) {
-    page = await waitForData(store, live, options, request, path, after)
+    page = await waitForData(live, options, request, path, after)
     if (page === undefined) throw notFound(path)
     if (page.entries.length === 0) {
       response.writeHead(204, {
@@ -136,7 +137,6 @@ const CLOSE = Buffer.from(']')
 
 /** Waits for entries after `after` (or the stream's closing), up to the long-poll time. */
 function waitForData(
-  store: StreamStore,
   live: LiveStreams,
   options: ReadOptions,
   request: Request,
@@ -151,7 +151,7 @@ function waitForData(
       clearTimeout(timer)
       unwatch()
       request.off('close', finish)
-      store.read(path, after, options.maxReadBytes).then(resolve, reject)
+      live.read(path, after, options.maxReadBytes).then(resolve, reject)
     }
     const unwatch = live.watch(path, (state) => {
       if (state.entries > after || state.closed) finish()
@@ -163,7 +163,6 @@ function waitForData(
 
 /** SSE: pages of data, each followed by a control event, then live appends (PROTOCOL.md §5.8). */
 async function streamEvents(
-  store: StreamStore,
   live: LiveStreams,
   options: ReadOptions,
   request: Request,
@@ -200,35 +199,20 @@ async function streamEvents(
       while (wanted && !stream.isClosed) {
         wanted = false
         for (;;) {
-          const page = await store.read(path, position, options.maxReadBytes)
+          const page = await live.read(path, position, options.maxReadBytes)
           if (page === undefined) {
             stream.close()
             return
           }
-          const sent = page.entries.length > 0 || position === after
-          let events = ''
-          if (page.entries.length > 0) {
-            const data = base64
-              ? Buffer.concat(page.entries).toString('base64')
-              : pageBody(page.state, page.entries).toString('utf8')
-            events += sseEvent('data', data)
-          }
+          const first = position === after
           position = page.through
           const upToDate = position === page.state.entries
           const closed = upToDate && page.state.closed
-          if (sent || closed) {
-            events += sseEvent(
-              'control',
-              JSON.stringify({
-                streamNextOffset: offsetOf(position),
-                ...(closed ? { streamClosed: true } : { streamCursor: cursor }),
-                ...(upToDate ? { upToDate: true } : {}),
-              }),
-            )
-            cursor = nextCursor(cursor)
+          if (page.entries.length > 0 || first || closed) {
+            if (!first) cursor = laterCursor(cursor)
+            // A data event and its control event in one write: a reader gets them together.
+            if (!(await writePaced(stream, sseEvents(page, base64, cursor)))) return
           }
-          // A data event and its control event in one write: a reader gets them together.
-          if (events !== '' && !(await writePaced(stream, events))) return
           if (closed) {
             stream.close()
             return
@@ -252,6 +236,41 @@ async function streamEvents(
   await pump()
 }
 
+/** Encoded pages per page read and cursor: readers woken by one append share the page and its bytes. */
+const encoded = new WeakMap<StreamPage, Map<string, EncodedEvent>>()
+
+/** A page's data event (when it has entries) and its control event, as bytes. */
+function sseEvents(page: StreamPage, base64: boolean, cursor: string): EncodedEvent {
+  let byCursor = encoded.get(page)
+  if (byCursor === undefined) {
+    byCursor = new Map()
+    encoded.set(page, byCursor)
+  }
+  const known = byCursor.get(cursor)
+  if (known !== undefined) return known
+  let events = ''
+  if (page.entries.length > 0) {
+    const data = base64
+      ? Buffer.concat(page.entries).toString('base64')
+      : pageBody(page.state, page.entries).toString('utf8')
+    events += sseEvent('data', data)
+  }
+  const upToDate = page.through === page.state.entries
+  const closed = upToDate && page.state.closed
+  events += sseEvent(
+    'control',
+    JSON.stringify({
+      streamNextOffset: offsetOf(page.through),
+      ...(closed ? { streamClosed: true } : { streamCursor: cursor }),
+      ...(upToDate ? { upToDate: true } : {}),
+    }),
+  )
+  // Framed as an HTTP/1.1 chunk once, for every reader (as the hub's updates are).
+  const event = new EncodedEvent(Buffer.from(events))
+  byCursor.set(cursor, event)
+  return event
+}
+
 /** Bytes written at once: below the slow-reader bound, so that a reader that keeps up is never cut off. */
 const PIECE_BYTES = 64 * 1024
 
@@ -259,8 +278,9 @@ const PIECE_BYTES = 64 * 1024
  * Writes an event of any size in pieces, each once the reader took the one before: an event larger
  * than the stream's buffer bound would otherwise close a stream that had anything still buffered.
  */
-async function writePaced(stream: EventStream, event: string): Promise<boolean> {
-  const bytes = Buffer.from(event)
+async function writePaced(stream: EventStream, event: EncodedEvent): Promise<boolean> {
+  if (event.length <= PIECE_BYTES) return stream.write(event)
+  const { bytes } = event
   for (let start = 0; start < bytes.length; start += PIECE_BYTES)
     if (!(await stream.write(bytes.subarray(start, start + PIECE_BYTES)))) return false
   return true

@@ -7,10 +7,12 @@ import { streamStoreContract } from '../../test/helpers/stream-store-contract.js
 import { openSqliteFile } from '../storage/sqlite-file.js'
 import { ReadCapabilities } from './capability.js'
 import { JsonBodyError, jsonMessages } from './json-messages.js'
+import { LiveStreams } from './live.js'
 import { MemoryStreamStore } from './memory-store.js'
 import { offsetOf, parseOffset } from './offset.js'
 import { decideProducer } from './producer.js'
 import { SqliteStreamStore } from './sqlite-store.js'
+import type { StreamPage } from './stream-store.js'
 
 const bytes = (text: string) => new TextEncoder().encode(text)
 
@@ -190,6 +192,36 @@ describe('sqlite stream store migration', () => {
     store = new SqliteStreamStore(database)
     expect((await store.head('/old'))?.bytes).toBe(5)
     database.close()
+  })
+})
+
+describe('live readers', () => {
+  it('share one read among the readers woken by an append, and never one started before it', async () => {
+    const memory = new MemoryStreamStore()
+    let reads = 0
+    // A store whose reads take a while, with what was there when they started (as Redis reads do).
+    const store = Object.assign(Object.create(memory) as MemoryStreamStore, {
+      read: async (path: string, after: number, maxBytes: number) => {
+        reads++
+        const page = await memory.read(path, after, maxBytes)
+        await new Promise((resolve) => setTimeout(resolve, 10))
+        return page
+      },
+    })
+    const live = new LiveStreams(store)
+    await memory.create({ path: '/s', contentType: 'text/plain', entries: [], close: false })
+    const woken: Promise<StreamPage | undefined>[] = []
+    live.watch('/s', () => {
+      woken.push(live.read('/s', 0, 1000), live.read('/s', 0, 1000))
+    })
+    const early = live.read('/s', 0, 1000)
+    await memory.append({ path: '/s', contentType: 'text/plain', entries: [bytes('a')], close: false })
+    expect((await early)?.entries).toEqual([])
+    const pages = await Promise.all(woken)
+    expect(pages.map((page) => page?.entries.length)).toEqual([1, 1])
+    expect(pages[0]).toBe(pages[1])
+    expect(reads).toBe(2)
+    live.close()
   })
 })
 

@@ -8,17 +8,21 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type RedisProcess, startRedis } from '../test/helpers/redis-server.js'
+import { setup as installSystemPackages } from '../test/setup/system-packages.js'
 import { startChild, startStreamgate, stop, usage } from './harness.js'
 
 const APPENDS = Number(process.env.STREAMS_APPENDS ?? 2000)
 const PRODUCERS = 50
 const READ_MESSAGES = Number(process.env.STREAMS_READ_MESSAGES ?? 20_000)
+installSystemPackages()
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))
 const message = (index: number) => JSON.stringify({ index, text: 'x'.repeat(1000) })
 
 interface Target {
   name: string
-  start: (directory: string) => Promise<{ child: ChildProcess; port: number }>
+  /** The server, and the other processes whose CPU is its own (Redis). */
+  start: (directory: string) => Promise<{ child: ChildProcess; port: number; helpers?: number[] }>
 }
 
 const reference =
@@ -51,7 +55,23 @@ const targets: Target[] = [
     start: () => startStreamgate(['--store', 'memory', '--jwt-secret', 'bench-secret-of-thirty-two-bytes']),
   },
   { name: '@durable-streams/server, in memory', start: reference(false) },
+  {
+    // Redis as the tests run it: AOF with appendfsync always, so that an acknowledged append is on disk.
+    name: 'streamgate, redis (+ its CPU)',
+    async start() {
+      const redis = await startRedis()
+      redisServers.push(redis)
+      const server = await startStreamgate([
+        '--store',
+        redis.url,
+        '--jwt-secret',
+        'bench-secret-of-thirty-two-bytes',
+      ])
+      return { ...server, helpers: [redis.pid] }
+    },
+  },
 ]
+const redisServers: RedisProcess[] = []
 
 async function create(base: string, path: string): Promise<void> {
   const response = await fetch(`${base}${path}`, {
@@ -80,17 +100,19 @@ async function produce(
       },
       body: message(first + seq),
     })
-    await response.arrayBuffer()
-    if (response.status !== 200 && response.status !== 204) throw new Error(`POST: ${response.status}`)
+    const answer = await response.text()
+    if (response.status !== 200 && response.status !== 204)
+      throw new Error(`POST: ${response.status} ${answer}`)
   }
 }
 
 /** Wall seconds and server CPU seconds of `work`. */
-async function measure(pid: number, work: () => Promise<void>): Promise<{ seconds: number; cpu: number }> {
-  const cpuBefore = usage(pid).cpuSeconds
+async function measure(pids: number[], work: () => Promise<void>): Promise<{ seconds: number; cpu: number }> {
+  const cpu = () => pids.reduce((sum, pid) => sum + usage(pid).cpuSeconds, 0)
+  const cpuBefore = cpu()
   const started = performance.now()
   await work()
-  return { seconds: (performance.now() - started) / 1000, cpu: usage(pid).cpuSeconds - cpuBefore }
+  return { seconds: (performance.now() - started) / 1000, cpu: cpu() - cpuBefore }
 }
 
 console.log(
@@ -100,17 +122,18 @@ console.log(
 const rows: string[] = []
 for (const target of targets) {
   const directory = mkdtempSync(join(tmpdir(), 'streamgate-bench-streams-'))
-  const { child, port } = await target.start(directory)
+  const { child, port, helpers = [] } = await target.start(directory)
+  const pids = [child.pid as number, ...helpers]
   const base = `http://127.0.0.1:${port}/v1/stream`
   try {
     // Warm-up: both code paths, unmeasured.
     await create(base, '/warm')
     await produce(base, '/warm', 'w', 200, 0)
     await create(base, '/sequential')
-    const sequential = await measure(child.pid as number, () => produce(base, '/sequential', 'p', APPENDS, 0))
+    const sequential = await measure(pids, () => produce(base, '/sequential', 'p', APPENDS, 0))
     await create(base, '/concurrent')
     const perProducer = Math.ceil(APPENDS / PRODUCERS)
-    const concurrent = await measure(child.pid as number, async () => {
+    const concurrent = await measure(pids, async () => {
       await Promise.all(
         Array.from({ length: PRODUCERS }, (_, index) =>
           produce(base, '/concurrent', `p${index}`, perProducer, index * perProducer),
@@ -127,7 +150,7 @@ for (const target of targets) {
     }
     let bytes = 0
     let messages = 0
-    const read = await measure(child.pid as number, async () => {
+    const read = await measure(pids, async () => {
       let offset = '-1'
       for (;;) {
         const response = await fetch(`${base}/read?offset=${offset}`)
@@ -147,6 +170,7 @@ for (const target of targets) {
     stop(child)
     await new Promise((resolve) => child.once('exit', resolve))
     rmSync(directory, { recursive: true, force: true })
+    for (const redis of redisServers.splice(0)) await redis.dispose()
   }
 }
 console.log(
@@ -157,14 +181,17 @@ for (const row of rows) console.log(row)
 
 // Live fan-out: one stream read over SSE by 1,000 readers, beside the hub's own fan-out and the
 // reference server, in the fan-out benchmark's harness (its load client, latency and saturation phases).
-console.log('\nlive fan-out of one durable stream to 1,000 SSE readers, beside the hub (bench/fanout.ts):')
-const fanout = spawnSync(process.execPath, ['--import', 'tsx', here('./run.ts'), 'fanout'], {
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    FANOUT_N: process.env.FANOUT_N ?? '1000',
-    FANOUT_SERVERS:
-      process.env.FANOUT_SERVERS ?? 'streamgate hub,streamgate durable stream,@durable-streams/server',
-  },
-})
-if (fanout.status !== 0) throw new Error(`the fan-out benchmark exited with ${fanout.status}`)
+// STREAMS_FANOUT=0 leaves it out.
+if (process.env.STREAMS_FANOUT !== '0') {
+  console.log('\nlive fan-out of one durable stream to 1,000 SSE readers, beside the hub (bench/fanout.ts):')
+  const fanout = spawnSync(process.execPath, ['--import', 'tsx', here('./run.ts'), 'fanout'], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      FANOUT_N: process.env.FANOUT_N ?? '1000',
+      FANOUT_SERVERS:
+        process.env.FANOUT_SERVERS ?? 'streamgate hub,streamgate durable stream,@durable-streams/server',
+    },
+  })
+  if (fanout.status !== 0) throw new Error(`the fan-out benchmark exited with ${fanout.status}`)
+}

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   connectRedis,
   failureReason,
@@ -110,6 +111,8 @@ export class RedisStreamStore implements StreamStore {
   private readonly listeners = new Set<(state: StreamState) => void>()
   private readonly timer: ReturnType<typeof setInterval>
   private kept = 0
+  /** Per stream, the end of the last append this node sent: the next one waits for it. */
+  private readonly appending = new Map<string, Promise<void>>()
   /** Settles once the command connection is first ready: without an offline queue, commands sent before fail. */
   private readonly ready: Promise<void>
 
@@ -216,8 +219,30 @@ export class RedisStreamStore implements StreamStore {
     throw new StreamStoreUnavailableError('too many concurrent changes', false)
   }
 
+  /**
+   * Appends to one stream go to Redis one at a time from this node (the others wait their turn
+   * here): concurrent compare-and-set attempts from one node only defeat each other. Fifty
+   * producers on one stream had exhausted their attempts (503) in `npm run bench -- streams`.
+   */
   async append(request: AppendRequest): Promise<AppendResult> {
+    const { path } = request
+    const result = (this.appending.get(path) ?? Promise.resolve()).then(() => this.appendNow(request))
+    const turn = result.then(
+      () => {},
+      () => {},
+    )
+    this.appending.set(path, turn)
+    try {
+      return await result
+    } finally {
+      if (this.appending.get(path) === turn) this.appending.delete(path)
+    }
+  }
+
+  private async appendNow(request: AppendRequest): Promise<AppendResult> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      // Another node changed the stream meanwhile: a random pause, so that the nodes stop colliding.
+      if (attempt > 0) await sleep(Math.random() * 2 ** Math.min(attempt, 5))
       const row = await this.find(request.path)
       if (row === undefined) return { kind: 'not-found' }
       if (row.soft_deleted === '1') return { kind: 'gone' }

@@ -178,23 +178,6 @@ describe('sqlite stream store', () => {
   })
 })
 
-describe('sqlite stream store migration', () => {
-  it('counts the bytes of streams written before it counted them', async () => {
-    const database = openSqliteFile(':memory:')
-    let store = new SqliteStreamStore(database)
-    await store.create({
-      path: '/old',
-      contentType: 'text/plain',
-      entries: [bytes('abc'), bytes('de')],
-      close: false,
-    })
-    database.exec('ALTER TABLE streams DROP COLUMN bytes')
-    store = new SqliteStreamStore(database)
-    expect((await store.head('/old'))?.bytes).toBe(5)
-    database.close()
-  })
-})
-
 describe('live readers', () => {
   it('share one read among the readers woken by an append, and never one started before it', async () => {
     const memory = new MemoryStreamStore()

@@ -81,6 +81,40 @@ describe('durable streams on two gateway nodes sharing Redis', () => {
     await reading
   })
 
+  it('takes 50 producers appending at once to one stream from both nodes: each append once, in its order', async () => {
+    if (nodes.length === 0)
+      nodes = await Promise.all([startGateway(['--store', redis.url]), startGateway(['--store', redis.url])])
+    const path = `/v1/stream/contended/${Date.now()}`
+    const url = (index: number) => `${(nodes[index % 2] as GatewayProcess).url}${path}`
+    await fetch(url(0), { method: 'PUT', headers: { 'content-type': 'application/json' } })
+    const statuses: number[] = []
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, producer) => {
+        for (let seq = 0; seq < 10; seq++) {
+          const response = await fetch(url(producer), {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'producer-id': `p${producer}`,
+              'producer-epoch': '0',
+              'producer-seq': String(seq),
+            },
+            body: JSON.stringify({ producer, seq }),
+          })
+          await response.arrayBuffer()
+          statuses.push(response.status)
+        }
+      }),
+    )
+    expect(statuses.filter((status) => status !== 200)).toEqual([])
+    const read = (await (await fetch(`${url(1)}?offset=-1`)).json()) as { producer: number; seq: number }[]
+    expect(read).toHaveLength(500)
+    for (let producer = 0; producer < 50; producer++)
+      expect(read.filter((item) => item.producer === producer).map((item) => item.seq)).toEqual([
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+      ])
+  })
+
   it('refuses appends promptly while Redis is down, and takes them again once it is back', async () => {
     const [a] = nodes as [GatewayProcess]
     const path = `/v1/stream/outage/${Date.now()}`

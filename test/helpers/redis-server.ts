@@ -9,6 +9,8 @@ import { REDIS_SERVER } from '../setup/system-packages.js'
 export interface RedisProcess {
   readonly url: string
   readonly port: number
+  /** The process id of the server running now. */
+  readonly pid: number
   /** SIGTERM: Redis writes its AOF and exits; resolves when it has. */
   stop(): Promise<void>
   /** Starts it again on the same port and data directory. */
@@ -80,6 +82,9 @@ export async function startRedis(): Promise<RedisProcess> {
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    get pid() {
+      return child?.pid as number
+    },
     stop,
     restart: start,
     dispose: async () => {

@@ -178,6 +178,40 @@ describe('sqlite stream store', () => {
   })
 })
 
+describe('sqlite appends of one turn', () => {
+  it('commit together in the order they came, and one the database refuses fails alone', async () => {
+    const database = openSqliteFile(':memory:')
+    const store = new SqliteStreamStore(database)
+    await store.create({ path: '/t', contentType: 'text/plain', entries: [], close: false })
+    const commits: number[] = []
+    const commit = database.transaction
+    // Counts the transactions the batch runs in.
+    database.transaction = ((run: (...args: unknown[]) => unknown) =>
+      commit.call(database, (...args: unknown[]) => {
+        commits.push(1)
+        return run(...args)
+      })) as typeof database.transaction
+    const append = (text: string) =>
+      store.append({ path: '/t', contentType: 'text/plain', entries: [bytes(text)], close: false })
+    const results = await Promise.all(['a', 'b', 'c'].map(append))
+    expect(results.map((result) => result.kind)).toEqual(['appended', 'appended', 'appended'])
+    expect(commits).toHaveLength(1)
+    // Not bytes: the database refuses to bind it, and the batch is committed again one by one.
+    const refused = store.append({
+      path: '/t',
+      contentType: 'text/plain',
+      entries: [{} as Uint8Array],
+      close: false,
+    })
+    const after = await Promise.allSettled([append('d'), refused, append('e')])
+    expect(after.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    const page = await store.read('/t', 0, 1000)
+    expect(page?.entries.map((entry) => new TextDecoder().decode(entry))).toEqual(['a', 'b', 'c', 'd', 'e'])
+    expect(page?.state.bytes).toBe(5)
+    database.close()
+  })
+})
+
 describe('live readers', () => {
   it('share one read among the readers woken by an append, and never one started before it', async () => {
     const memory = new MemoryStreamStore()

@@ -1,3 +1,5 @@
+import { createParser } from '../protocol/parser.js'
+
 /** Token counts of one generation; `estimated` when the upstream never reported them. */
 export interface Usage {
   inputTokens: number
@@ -126,14 +128,29 @@ export const anthropic: Provider = {
       : event.includes(ANTHROPIC_MESSAGE_START) || event.includes(ANTHROPIC_MESSAGE_DELTA),
 }
 
-/** The data of an event (its `data:` lines joined), parsed as JSON; undefined when it is not JSON. */
+/** Reads one kept event at a time: what it dispatched, or nothing. */
+let dispatched: string | undefined
+const reader = createParser({
+  onEvent: (event) => {
+    dispatched = event.data
+  },
+  onError: () => {
+    dispatched = undefined
+  },
+})
+
+/**
+ * The data of one raw event, parsed as JSON by the protocol's parser (the WHATWG rules: `data`
+ * lines joined, one leading space dropped); undefined when there is none, `[DONE]` or not JSON.
+ */
 export function eventJson(event: string): unknown {
-  const data = event
-    .split(/\r\n|\r|\n/)
-    .filter((line) => line.startsWith('data:'))
-    .map((line) => line.slice(line.startsWith('data: ') ? 6 : 5))
-    .join('\n')
-  if (data === '' || data === '[DONE]') return undefined
+  dispatched = undefined
+  reader.reset()
+  // The blank line dispatches an event whose own blank line was cut off; after one, it does nothing.
+  reader.feed(event)
+  reader.feed('\n\n')
+  const data = dispatched
+  if (data === undefined || data === '' || data === '[DONE]') return undefined
   try {
     return JSON.parse(data)
   } catch {

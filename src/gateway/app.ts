@@ -4,7 +4,7 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Sessi
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
-import { Access } from '../llm/access.js'
+import { Access } from '../llm/routes/access.js'
 import { encodeEvent } from '../protocol/encoder.js'
 import { verifyDirectWrites } from '../server/direct-writes.js'
 import {

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { Hub } from '../hub/hub.js'
-import type { Generation } from '../llm/generation.js'
+import type { Generation } from '../llm/generation/generation.js'
 
 /** Topics labelled one by one; the rest are summed under "other", so the label set stays bounded. */
 const TOPIC_LABELS = 50

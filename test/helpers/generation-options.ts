@@ -1,5 +1,5 @@
-import type { GenerationOptions } from '../../src/llm/generation.js'
-import { openai } from '../../src/llm/provider.js'
+import type { GenerationOptions } from '../../src/llm/generation/generation.js'
+import { openai } from '../../src/llm/providers/openai.js'
 
 /** Options of a generation for unit tests: OpenAI's format, no grace, 1 MiB kept at most. */
 export const testGenerationOptions: GenerationOptions = {

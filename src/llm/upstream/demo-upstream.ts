@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { anthropic, type Provider } from './provider.js'
+import { anthropic } from '../providers/anthropic.js'
+import type { Provider } from '../providers/provider.js'
 import {
   bodyParts,
   streamedResponse,

@@ -1,6 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { anthropic, eventJson, openai } from './provider.js'
+import { anthropic } from './anthropic.js'
+import { openai } from './openai.js'
+import { eventJson } from './provider.js'
 
 // The proxy reads events by searching their bytes (isOutput, mayCarryUsage, isErrorEvent): these
 // properties hold the searches to what parsing the event's JSON says, for any text the model writes.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { openai } from '../providers/openai.js'
 import { demoUpstream } from './demo-upstream.js'
-import { openai } from './provider.js'
 
 async function text(body: AsyncIterable<Buffer>): Promise<string> {
   let all = ''

@@ -1,15 +1,30 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
-import { createEventStream, type EventStreamOptions } from '../server/index.js'
-import { sendJson } from '../server/json-response.js'
-import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
+import { createEventStream, type EventStreamOptions } from '../../server/index.js'
+import { sendJson } from '../../server/json-response.js'
+import { BodyTooLargeError, readRequestBody } from '../../server/request-body.js'
+import type { Generation } from '../generation/generation.js'
+import { DEFAULT_RETENTION, Generations, type RetentionOptions } from '../generation/generations.js'
+import type { SharedGenerationState, SharedGenerations } from '../generation/shared-generations.js'
+import { anthropic } from '../providers/anthropic.js'
+import { openai } from '../providers/openai.js'
+import { estimateTokens, type Provider } from '../providers/provider.js'
+import { EventSplitter } from '../upstream/event-splitter.js'
+import type { Upstream, UpstreamResponse } from '../upstream/upstream.js'
 import { Access, type AccessOptions } from './access.js'
-import { EventSplitter } from './event-splitter.js'
-import type { Generation } from './generation.js'
-import { DEFAULT_RETENTION, Generations, type RetentionOptions } from './generations.js'
-import { anthropic, estimateTokens, openai, type Provider } from './provider.js'
-import type { SharedGenerationState, SharedGenerations } from './shared-generations.js'
-import type { Upstream, UpstreamResponse } from './upstream.js'
+import { describeGeneration, lastEventIdOf, stateOf } from './generation-view.js'
+import { nestingExceeds, withUsageRequested } from './request-json.js'
+import { routeLabel } from './route-label.js'
+import {
+  badAnswer,
+  describe,
+  forwardedHeaders,
+  isRelayableError,
+  isSuccess,
+  readUpstreamBody,
+  relayedHeaders,
+  unreadableBody,
+} from './upstream-answer.js'
 
 type Request = IncomingMessage | Http2ServerRequest
 type Response = ServerResponse | Http2ServerResponse
@@ -48,14 +63,7 @@ const MAX_GENERATION_BYTES = 32 * 1024 * 1024
  * Node 20 (a 500), not on Node 26. One rule on every runtime.
  */
 const MAX_JSON_DEPTH = 256
-/** Bytes of a non-streamed upstream answer (or an upstream error body) read at most. */
-const MAX_UPSTREAM_BODY = 32 * 1024 * 1024
 const GENERATION_HEADER = 'streamgate-generation-id'
-/** Upstream response headers the client may see; everything else (cookies, hop-by-hop) stays. */
-const RELAYED_HEADER =
-  /^(content-type|retry-after|x-request-id|request-id|openai-.+|anthropic-.+|x-ratelimit-.+)$/
-/** Client request headers the upstream may see: never the client's key. */
-const FORWARDED_HEADER = /^(content-type|accept|anthropic-version|anthropic-beta|openai-beta)$/
 
 /** One request to the proxy, and how to answer it in its provider's shape. */
 interface Exchange {
@@ -529,158 +537,11 @@ export function createLlmProxy(options: LlmProxyOptions) {
 
 export type LlmProxy = ReturnType<typeof createLlmProxy>
 
-/** A generation of this node, in the shape the shared store gives for one of another node. */
-function stateOf(generation: Generation, withText: boolean): SharedGenerationState & { text: string } {
-  return {
-    id: generation.id,
-    state: generation.state,
-    provider: generation.provider.name,
-    model: generation.model,
-    keyId: generation.options.keyId,
-    createdAt: generation.createdAt,
-    finishedAt: generation.finishedAt,
-    error: generation.error,
-    firstOutputAt: generation.firstOutputAt,
-    events: generation.eventCount,
-    usage: generation.usage(),
-    text: withText ? generation.text() : '',
-  }
-}
-
-/**
- * `Last-Event-ID` (the header, else `last_event_id` in the query) as an event number; NaN when it
- * is not one. The header first, as the hub does: an EventSource opened with `?last_event_id=` sends
- * the id it has seen since in the header when it reconnects, and the query's older one would replay
- * what it already has.
- */
-function lastEventIdOf(request: Request, url: URL): number {
-  const header = request.headers['last-event-id']
-  const value = (
-    (Array.isArray(header) ? header[0] : header) ??
-    url.searchParams.get('last_event_id') ??
-    '0'
-  ).trim()
-  return /^\d{1,9}$/.test(value) ? Number(value) : Number.NaN
-}
-
-/** What `GET /v1/generations/{id}` answers; `viewers` is known only on the node that runs it. */
-function describeGeneration(
-  state: SharedGenerationState & { text: string },
-  withText: boolean,
-  viewers: number | null = null,
-) {
-  const usage = state.usage ?? { inputTokens: 0, outputTokens: 0, estimated: true }
-  return {
-    id: state.id,
-    object: 'streamgate.generation',
-    state: state.state,
-    provider: state.provider,
-    model: state.model,
-    created_at: state.createdAt,
-    finished_at: state.finishedAt ?? null,
-    error: state.error ?? null,
-    events: state.events,
-    viewers,
-    time_to_first_token_ms: state.firstOutputAt === undefined ? null : state.firstOutputAt - state.createdAt,
-    usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens, estimated: usage.estimated },
-    ...(withText ? { text: state.text } : {}),
-  }
-}
-
-/**
- * The body, in parts, with `"stream_options":{"include_usage":true}` as its first member and the
- * client's bytes otherwise as sent: a long chat history is not serialised again. The body parsed
- * as a JSON object, so its first byte that is not white space is `{`.
- */
-function withUsageRequested(body: Buffer): Buffer[] {
-  const open = body.indexOf(0x7b)
-  return [body.subarray(0, open + 1), USAGE_MEMBER, body.subarray(open + 1)]
-}
-
-const USAGE_MEMBER = Buffer.from('"stream_options":{"include_usage":true},')
-
-/**
- * The metrics label of a request: its route, or `other`. Never the path or method as sent: every
- * new label value is a new series kept for the life of the process, and anyone can send requests,
- * with or without a key, to any number of paths.
- */
-function routeLabel(method: string, path: string, routes: Readonly<Record<string, Route>>): string {
-  const label = `${method} ${path.replace(/^\/v1\/generations\/[^/]+/, '/v1/generations/{id}')}`
-  return Object.hasOwn(routes, label) || GENERATION_ROUTES.has(label) ? label : 'other'
-}
-
-const GENERATION_ROUTES = new Set([
-  'GET /v1/generations/{id}',
-  'GET /v1/generations/{id}/stream',
-  'POST /v1/generations/{id}/cancel',
-])
-
-function forwardedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const forwarded: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (typeof value === 'string' && FORWARDED_HEADER.test(name)) forwarded[name] = value
-  }
-  return forwarded
-}
-
-/**
- * The upstream headers the client may see (RELAYED_HEADER), each only if it is a value Node would
- * send: an upstream that puts a control character or a character above U+00FF in one loses that
- * header, not the answer.
- */
-function relayedHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-  const relayed: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (
-      typeof value === 'string' &&
-      RELAYED_HEADER.test(name) &&
-      value.length <= MAX_RELAYED_HEADER_LENGTH &&
-      !INVALID_HEADER_VALUE.test(value)
-    )
-      relayed[name] = value
-  }
-  return relayed
-}
-
-/** Characters Node refuses in a header value (its own check, `checkInvalidHeaderChar`). */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/
-const MAX_RELAYED_HEADER_LENGTH = 8192
-
-const isSuccess = (status: number) => Number.isInteger(status) && status >= 200 && status <= 299
-
-/** An upstream error status the client sees as it is: 4xx and 5xx (never 1xx, 3xx or one out of range). */
-const isRelayableError = (status: number) => Number.isInteger(status) && status >= 400 && status <= 599
-
 /** The upstream's status, headers and body as the client sees them. */
 function relayAnswer(exchange: Exchange, status: number, headers: IncomingHttpHeaders, body: Buffer): void {
   ;(exchange.response as ServerResponse).writeHead(status, relayedHeaders(headers))
   exchange.response.end(body)
   exchange.report(status)
-}
-
-/**
- * Why a body cannot be relayed, if it cannot: compressed though the gateway never asks for
- * compression (the upstream sees no Accept-Encoding), or in a transfer coding other than chunked.
- */
-function unreadableBody(headers: IncomingHttpHeaders): string | undefined {
-  const encoding = String(headers['content-encoding'] ?? 'identity')
-    .trim()
-    .toLowerCase()
-  if (encoding !== 'identity')
-    return `it compressed its answer (${encoding.slice(0, 40)}) though the gateway did not ask it to`
-  const transfer = String(headers['transfer-encoding'] ?? 'chunked')
-    .trim()
-    .toLowerCase()
-  if (transfer !== 'chunked')
-    return `its answer is in a transfer coding the gateway does not decode (${transfer.slice(0, 40)})`
-  return undefined
-}
-
-/** Why an upstream's answer could not be relayed. */
-function badAnswer(status: number, contentType: string): string {
-  return isSuccess(status)
-    ? `the upstream answered ${status} with ${contentType === '' ? 'no content type' : `content type ${contentType.slice(0, 100)}`}, not an event stream`
-    : `the upstream answered with status ${status}, which the gateway does not relay`
 }
 
 /**
@@ -691,40 +552,4 @@ function failRelay(exchange: Exchange, generation: Generation, message: string):
   if (generation.state === 'streaming') generation.fail(message)
   const { response } = exchange
   if (!response.headersSent && !response.destroyed) exchange.answer(502, 'api_error', message)
-}
-
-async function readUpstreamBody(upstream: UpstreamResponse): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > MAX_UPSTREAM_BODY) {
-      upstream.body.destroy()
-      throw new Error('the upstream answer is too large')
-    }
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
-
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown }).code
-  return typeof code === 'string' ? code : error instanceof Error ? error.message : String(error)
-}
-
-/** Whether JSON text nests deeper than `limit` (brackets outside strings): one linear scan. */
-function nestingExceeds(text: string, limit: number): boolean {
-  let depth = 0
-  let inString = false
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index)
-    if (inString) {
-      if (code === 0x5c) index++
-      else if (code === 0x22) inString = false
-    } else if (code === 0x22) inString = true
-    else if (code === 0x5b || code === 0x7b) {
-      if (++depth > limit) return true
-    } else if (code === 0x5d || code === 0x7d) depth--
-  }
-  return false
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { testGenerationOptions } from '../../test/helpers/generation-options.js'
-import { EncodedEvent } from '../server/encoded-event.js'
-import type { CloseReason, EventStream } from '../server/event-stream.js'
+import { testGenerationOptions } from '../../../test/helpers/generation-options.js'
+import { EncodedEvent } from '../../server/encoded-event.js'
+import type { CloseReason, EventStream } from '../../server/event-stream.js'
 import { Generation } from './generation.js'
 import { SlabPool } from './slab-pool.js'
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createParser } from '../protocol/parser.js'
-import type { ServerSentEvent } from '../protocol/types.js'
+import { createParser } from '../../protocol/parser.js'
+import type { ServerSentEvent } from '../../protocol/types.js'
 import { EventSplitter } from './event-splitter.js'
 
 function parseAll(chunks: readonly (string | Uint8Array)[]): ServerSentEvent[] {

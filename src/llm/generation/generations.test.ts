@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { testGenerationOptions } from '../../test/helpers/generation-options.js'
+import { testGenerationOptions } from '../../../test/helpers/generation-options.js'
 import { Generations } from './generations.js'
 import { sharedSlabPool } from './slab-pool.js'
 

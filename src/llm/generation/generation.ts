@@ -1,8 +1,8 @@
 import { randomFillSync } from 'node:crypto'
-import { chunkHead, EncodedEvent } from '../server/encoded-event.js'
-import type { EventStream } from '../server/event-stream.js'
+import { chunkHead, EncodedEvent } from '../../server/encoded-event.js'
+import type { EventStream } from '../../server/event-stream.js'
+import { estimateTokens, eventJson, type Provider, type Usage } from '../providers/provider.js'
 import { KeptBytes } from './kept-bytes.js'
-import { estimateTokens, eventJson, type Provider, type Usage } from './provider.js'
 import { type SlabPool, sharedSlabPool } from './slab-pool.js'
 
 export type GenerationState = 'streaming' | 'completed' | 'failed' | 'cancelled'

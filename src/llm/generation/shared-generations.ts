@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { anthropic } from '../providers/anthropic.js'
+import { openai } from '../providers/openai.js'
+import { estimateTokens, eventJson, type Usage } from '../providers/provider.js'
 import type { Generation, GenerationState } from './generation.js'
-import { anthropic, estimateTokens, eventJson, openai, type Usage } from './provider.js'
 
 /** A generation as every node sees it through the shared store. */
 export interface SharedGenerationState {

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { Provider } from '../providers/provider.js'
 import { type BodySink, drainInto } from './body-sink.js'
-import type { Provider } from './provider.js'
 import { dispatchRequest } from './undici-upstream.js'
 import {
   createUpstreamClient,

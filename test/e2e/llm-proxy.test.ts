@@ -344,6 +344,42 @@ describe('LLM proxy with the official SDKs', () => {
   })
 })
 
+describe('the demo upstream (no --upstream)', () => {
+  it('answers the Responses API through the gateway, streamed with sequence numbers and not (openai SDK)', async () => {
+    const demo = await startGateway([])
+    gateways.push(demo)
+    const client = new OpenAI({ baseURL: `${demo.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const whole = await client.responses.create({ model: 'any', input: 'hi' })
+    expect(whole).toMatchObject({ object: 'response', status: 'completed', model: 'streamgate-demo' })
+    expect(whole.id).toMatch(/^resp_/)
+    expect(whole.output_text).toMatch(/^This is the streamgate demo upstream/)
+    const events = await client.responses.create({ model: 'any', input: 'hi', stream: true })
+    const types: string[] = []
+    const sequence: number[] = []
+    let text = ''
+    let last: OpenAI.Responses.Response | undefined
+    for await (const event of events) {
+      types.push(event.type)
+      sequence.push(event.sequence_number)
+      if (event.type === 'response.output_text.delta') text += event.delta
+      if (event.type === 'response.completed') last = event.response
+    }
+    expect(sequence).toEqual(types.map((_, index) => index))
+    expect(types.slice(0, 4)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+    ])
+    expect(types.at(-1)).toBe('response.completed')
+    expect(text).toBe(whole.output_text)
+    expect(last?.output[0]).toMatchObject({ type: 'message', content: [{ type: 'output_text', text }] })
+    expect(last?.usage?.output_tokens).toBe(
+      types.filter((type) => type === 'response.output_text.delta').length,
+    )
+  })
+})
+
 describe('resumable, shareable generations', () => {
   let gw: GatewayProcess
   beforeAll(async () => {

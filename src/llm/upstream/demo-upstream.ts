@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { anthropic } from '../providers/anthropic.js'
 import type { Provider } from '../providers/provider.js'
+import { responseEvents, responseObject } from './demo-responses.js'
 import {
   bodyParts,
   streamedResponse,
@@ -24,8 +26,9 @@ const TOKEN_INTERVAL_MS = 33
 
 /**
  * The built-in upstream used by a route with no upstream configured, so that `npm start` streams
- * something offline. It speaks the provider's real wire format (streamed and not), labelled as a
- * demo in the text and the model name.
+ * something offline. It speaks the provider's real wire format (streamed and not: OpenAI's Chat
+ * Completions and Responses API, Anthropic's Messages), labelled as a demo in the text and the
+ * model name.
  */
 export function demoUpstream(provider: Provider, tokenIntervalMs = TOKEN_INTERVAL_MS): Upstream {
   return {
@@ -50,8 +53,8 @@ function respond(provider: Provider, request: UpstreamRequest, interval: number)
     })
   }
   const isAnthropic = provider === anthropic
-  const route = isAnthropic ? '/v1/messages' : '/chat/completions'
-  if (request.method !== 'POST' || request.path !== route) {
+  const routes = isAnthropic ? ['/v1/messages'] : ['/chat/completions', '/responses']
+  if (request.method !== 'POST' || !routes.includes(request.path)) {
     return json(404, provider.errorBody('not_found_error', `the demo upstream has no ${request.path}`))
   }
   let body: { stream?: unknown; stream_options?: { include_usage?: unknown } }
@@ -60,18 +63,32 @@ function respond(provider: Provider, request: UpstreamRequest, interval: number)
   } catch {
     return json(400, provider.errorBody('invalid_request_error', 'the request body is not JSON'))
   }
-  const id = `${isAnthropic ? 'msg' : 'chatcmpl'}_demo${Date.now().toString(36)}`
   const usage = { input: 10, output: TOKENS.length }
+  if (request.path === '/responses') {
+    const answer = {
+      id: `resp_demo${randomBytes(12).toString('hex')}`,
+      model: DEMO_MODEL,
+      tokens: TOKENS,
+      usage,
+    }
+    if (body.stream !== true) return json(200, responseObject(answer, 'completed'))
+    return eventStream(responseEvents(answer), interval, request.signal)
+  }
+  const id = `${isAnthropic ? 'msg' : 'chatcmpl'}_demo${Date.now().toString(36)}`
   if (body.stream !== true) {
     return json(200, isAnthropic ? anthropicMessage(id, usage) : openaiCompletion(id, usage))
   }
   const events = isAnthropic
     ? anthropicEvents(id, usage)
     : openaiEvents(id, usage, body.stream_options?.include_usage === true)
+  return eventStream(events, interval, request.signal)
+}
+
+function eventStream(events: string[], interval: number, signal: AbortSignal): UpstreamResponse {
   return streamedResponse(
     200,
     { 'content-type': 'text/event-stream; charset=utf-8' },
-    Readable.from(paced(events, interval, request.signal), { objectMode: false }),
+    Readable.from(paced(events, interval, signal), { objectMode: false }),
   )
 }
 

@@ -380,6 +380,85 @@ describe('the demo upstream (no --upstream)', () => {
   })
 })
 
+describe('background mode (OpenAI Responses API) on an upstream without it (the demo)', () => {
+  let demo: GatewayProcess
+  let client: OpenAI
+  beforeAll(async () => {
+    // Grace 0: an ordinary generation would be aborted the moment its client left.
+    demo = await startGateway(['--resume-grace', '0'])
+    gateways.push(demo)
+    client = new OpenAI({ baseURL: `${demo.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  })
+
+  it('a client leaves after 15 deltas and comes back 1.5 s later with starting_after: the rest, whole, nothing twice', async () => {
+    const first = await client.responses.create({ model: 'any', input: 'hi', background: true, stream: true })
+    let id = ''
+    let text = ''
+    let deltas = 0
+    const sequence: number[] = []
+    for await (const event of first) {
+      sequence.push(event.sequence_number)
+      if (event.type === 'response.created') id = event.response.id
+      if (event.type === 'response.output_text.delta') {
+        text += event.delta
+        if (++deltas === 15) break
+      }
+    }
+    expect(id).toMatch(/^resp_/)
+    await sleep(1500)
+    const rest = await client.responses.retrieve(id, {
+      stream: true,
+      starting_after: sequence.at(-1) as number,
+    })
+    let last: string | undefined
+    for await (const event of rest) {
+      sequence.push(event.sequence_number)
+      if (event.type === 'response.output_text.delta') text += event.delta
+      last = event.type
+    }
+    expect(last).toBe('response.completed')
+    expect(sequence).toEqual(sequence.map((_, index) => index))
+    const done = await client.responses.retrieve(id)
+    expect(done).toMatchObject({ id, status: 'completed', background: true })
+    expect(done.output_text).toBe(text)
+    expect(text).toMatch(/^This is the streamgate demo upstream/)
+    expect(done.usage?.output_tokens).toBeGreaterThan(deltas)
+  })
+
+  it('polls a response created without stream, and cancel stops it for good (idempotent)', async () => {
+    const created = await client.responses.create({ model: 'any', input: 'hi', background: true })
+    expect(created).toMatchObject({ object: 'response', status: 'in_progress', background: true })
+    expect(created.id).toMatch(/^resp_/)
+    await sleep(400)
+    const running = await client.responses.retrieve(created.id)
+    expect(running.status).toBe('in_progress')
+    const cancelled = await client.responses.cancel(created.id)
+    expect(cancelled).toMatchObject({ id: created.id, status: 'cancelled', background: true })
+    expect((await client.responses.retrieve(created.id)).status).toBe('cancelled')
+    expect((await client.responses.cancel(created.id)).status).toBe('cancelled')
+    // Still readable, as far as it went; the upstream was aborted: nothing more arrives.
+    const replay = async () => {
+      const types: string[] = []
+      for await (const event of await client.responses.retrieve(created.id, { stream: true }))
+        types.push(event.type)
+      return types
+    }
+    const soon = await replay()
+    expect(soon[0]).toBe('response.created')
+    expect(soon).not.toContain('response.completed')
+    await sleep(500)
+    expect(await replay()).toEqual(soon)
+  })
+
+  it('sends an id it does not know to the upstream, and refuses a bad starting_after', async () => {
+    await expect(client.responses.retrieve('resp_unknown')).rejects.toMatchObject({ status: 404 })
+    const created = await client.responses.create({ model: 'any', input: 'hi', background: true })
+    const bad = await fetch(`${demo.url}/v1/responses/${created.id}?stream=true&starting_after=x`)
+    expect(bad.status).toBe(400)
+    await client.responses.cancel(created.id)
+  })
+})
+
 describe('resumable, shareable generations', () => {
   let gw: GatewayProcess
   beforeAll(async () => {

@@ -14,6 +14,8 @@ export interface GenerationOptions {
   keyId: string
   /** Milliseconds the upstream keeps going after the last viewer left; 0 cancels at once. */
   resumeGrace: number
+  /** A background response: it runs until it ends or is cancelled, watched or not. */
+  background?: boolean
   /** Tokens of the request, estimated, for when the upstream reports no usage. */
   inputEstimate: number
   /** The upstream was asked for usage on the client's behalf: its usage-only chunk is not relayed. */
@@ -272,6 +274,7 @@ export class Generation {
 
   /** No viewer is watching (the client that asked left before its stream started): the grace starts. */
   unwatched(): void {
+    if (this.options.background === true) return
     if (this.viewerCount > 0 || this.state !== 'streaming' || this.graceTimer !== undefined) return
     const grace = this.options.resumeGrace
     if (grace === 0) {

@@ -10,6 +10,7 @@ import { openai } from '../providers/openai.js'
 import { estimateTokens } from '../providers/provider.js'
 import type { Upstream } from '../upstream/upstream.js'
 import { Access, type AccessOptions } from './access.js'
+import { type BackgroundResponse, BackgroundResponses } from './background-responses.js'
 import {
   type Exchange,
   failRelay,
@@ -21,6 +22,7 @@ import {
 import { createGenerationRoutes } from './generation-routes.js'
 import { MAX_GENERATION_BYTES, relayPlain, relayStream } from './relay.js'
 import { nestingExceeds, withUsageRequested } from './request-json.js'
+import { createResponseRoutes } from './response-routes.js'
 import { routeLabel } from './route-label.js'
 import { describe, forwardedHeaders } from './upstream-answer.js'
 
@@ -77,6 +79,14 @@ export function createLlmProxy(options: LlmProxyOptions) {
   })
 
   const generationRoute = createGenerationRoutes(generations, shared, streamOptions)
+  const responsesRoute: Route = {
+    provider: openai,
+    upstream: options.openai,
+    path: '/responses',
+    method: 'POST',
+  }
+  const responses = new BackgroundResponses((generation) => generations.get(generation.id) === generation)
+  const { answerWhenKnown, responseRoute } = createResponseRoutes(responses, responsesRoute, streamOptions)
 
   const routes: Record<string, Route> = {
     'POST /v1/chat/completions': {
@@ -91,7 +101,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
       path: '/completions',
       method: 'POST',
     },
-    'POST /v1/responses': { provider: openai, upstream: options.openai, path: '/responses', method: 'POST' },
+    'POST /v1/responses': responsesRoute,
     'GET /v1/models': { provider: openai, upstream: options.openai, path: '/models', method: 'GET' },
     'POST /v1/messages': {
       provider: anthropic,
@@ -133,6 +143,11 @@ export function createLlmProxy(options: LlmProxyOptions) {
     exchange.keyId = admitted.keyId
     let release = admitted.release
     try {
+      const responseMatch = /^\/v1\/responses\/([\w-]+)(\/cancel)?$/.exec(url.pathname)
+      if (responseMatch !== null) {
+        await responseRoute(exchange, url, responseMatch[1] as string, responseMatch[2])
+        return
+      }
       const generationMatch = /^\/v1\/generations\/([\w-]+)(\/stream|\/cancel)?$/.exec(url.pathname)
       if (generationMatch !== null) {
         await generationRoute(exchange, url, generationMatch[1] as string, generationMatch[2])
@@ -192,7 +207,9 @@ export function createLlmProxy(options: LlmProxyOptions) {
       }
     }
     const headers = forwardedHeaders(request.headers as IncomingHttpHeaders)
-    if (requestJson.stream !== true) {
+    // Background mode runs upstream as an ordinary streamed request, whatever the client asked.
+    const background = route.path === '/responses' && requestJson.background === true
+    if (requestJson.stream !== true && !background) {
       await relayPlain(exchange, route, headers, body)
       return undefined
     }
@@ -200,6 +217,10 @@ export function createLlmProxy(options: LlmProxyOptions) {
     // extra chunk from a client that did not ask.
     let hideUsageChunk = false
     let upstreamBody: Buffer | readonly Buffer[] | undefined = body
+    if (background) {
+      const { background: _, ...rest } = requestJson
+      upstreamBody = Buffer.from(JSON.stringify({ ...rest, stream: true }))
+    }
     if (route.provider === openai && (route.path === '/chat/completions' || route.path === '/completions')) {
       const streamOptions = requestJson.stream_options as Record<string, unknown> | undefined
       if (streamOptions?.include_usage !== true) {
@@ -211,6 +232,7 @@ export function createLlmProxy(options: LlmProxyOptions) {
           : withUsageRequested(body as Buffer)
       }
     }
+    let tracked: BackgroundResponse | undefined
     const generation = generations.create({
       provider: route.provider,
       model: typeof requestJson.model === 'string' ? requestJson.model : 'unknown',
@@ -219,14 +241,25 @@ export function createLlmProxy(options: LlmProxyOptions) {
       inputEstimate: estimateTokens(bodyText),
       hideUsageChunk,
       maxBytes: MAX_GENERATION_BYTES,
-      onEvents: shared && ((done, events, firstId) => shared.events(done, events, firstId)),
+      background,
+      // Only when someone reads them: the views of each batch cost an allocation per event.
+      onEvents:
+        shared === undefined && !background
+          ? undefined
+          : (done, events, firstId) => {
+              shared?.events(done, events, firstId)
+              tracked?.take(events)
+            },
     })
+    tracked = background ? responses.start(generation) : undefined
     shared?.created(generation)
+    // A background response asked without `stream` is polled: its client is not a viewer.
+    const viewer = requestJson.stream === true ? streamOptions(generation) : undefined
     // Not awaited: the generation runs on after this request's handler, and is its own error path.
-    relayStream(exchange, route, headers, upstreamBody, generation, streamOptions(generation)).catch(
-      (error: unknown) =>
-        failRelay(exchange, generation, `the gateway could not relay the upstream (${describe(error)})`),
+    relayStream(exchange, route, headers, upstreamBody, generation, viewer).catch((error: unknown) =>
+      failRelay(exchange, generation, `the gateway could not relay the upstream (${describe(error)})`),
     )
+    if (tracked !== undefined && viewer === undefined) await answerWhenKnown(exchange, tracked)
     return generation
   }
 

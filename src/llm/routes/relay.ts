@@ -26,12 +26,13 @@ export async function relayStream(
   headers: Record<string, string>,
   body: Buffer | readonly Buffer[] | undefined,
   generation: Generation,
-  streamOptions: EventStreamOptions,
+  /** How the client's stream is made; undefined: the client is not a viewer (a background response it polls). */
+  streamOptions: EventStreamOptions | undefined,
 ): Promise<void> {
   const { request, response } = exchange
   let started = false
   const start = () => {
-    if (started || response.destroyed) return
+    if (started || response.destroyed || streamOptions === undefined) return
     started = true
     generation.attach(createEventStream(request, response, streamOptions), 0)
     exchange.report(200)

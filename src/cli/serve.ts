@@ -86,6 +86,12 @@ export function serveCommand(): Command {
       flag('--resume-grace <seconds>', 'how long a generation outlives its last viewer (default 30)'),
     )
     .addOption(
+      flag(
+        '--upstream-background',
+        "--upstream runs OpenAI's background mode itself: pass `background` through (default: the gateway runs it)",
+      ),
+    )
+    .addOption(
       flag('--stream-long-poll <seconds>', 'how long a durable stream long-poll waits for data (default 20)'),
     )
     .addOption(

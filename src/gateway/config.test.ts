@@ -24,6 +24,7 @@ describe('gateway configuration', () => {
       apiKey: [],
       auth: true,
       resumeGrace: 30,
+      upstreamBackground: false,
       streamLongPoll: 20,
       streamReaders: 1000,
       streamMaxBytes: 64 * 1024 ** 2,

@@ -145,6 +145,8 @@ export const gatewayConfigSchema = z
     /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
     auth: flag.default(true),
     resumeGrace: duration.default(30),
+    /** `--upstream` has OpenAI's background mode: `background` goes through instead of being run here. */
+    upstreamBackground: flag.default(false),
     /** Seconds a Durable Streams long-poll waits for data before answering 204. */
     streamLongPoll: duration.default(20),
     /** Live readers (long-polls and SSE) one durable stream may have at once. */

@@ -44,6 +44,7 @@ export function createLlmProxyFromConfig(
       concurrentStreams: config.keyConcurrency,
     },
     resumeGrace: config.resumeGrace * 1000,
+    nativeBackground: config.upstreamBackground,
     maxBody: config.maxBody,
     streamOptions,
     observer,

@@ -450,6 +450,21 @@ describe('background mode (OpenAI Responses API) on an upstream without it (the 
     expect(await replay()).toEqual(soon)
   })
 
+  it('goes to the upstream as an ordinary stream, or as sent with --upstream-background', async () => {
+    const body = JSON.stringify({ model: 'fake-model', input: 'hi', background: true })
+    const runHere = await gateway()
+    await (await post(`${runHere.url}/v1/responses`, body)).arrayBuffer()
+    const native = await gateway('--upstream-background')
+    await (await post(`${native.url}/v1/responses`, body)).arrayBuffer()
+    const sent = upstream.requests
+      .filter((request) => request.path === '/v1/responses')
+      .map((request) => request.body)
+    expect(sent).toEqual([
+      { model: 'fake-model', input: 'hi', stream: true },
+      { model: 'fake-model', input: 'hi', background: true },
+    ])
+  })
+
   it('sends an id it does not know to the upstream, and refuses a bad starting_after', async () => {
     await expect(client.responses.retrieve('resp_unknown')).rejects.toMatchObject({ status: 404 })
     const created = await client.responses.create({ model: 'any', input: 'hi', background: true })

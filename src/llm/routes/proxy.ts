@@ -34,6 +34,11 @@ export interface LlmProxyOptions {
   access: AccessOptions
   /** Milliseconds a generation keeps running after its last viewer left. */
   resumeGrace: number
+  /**
+   * The OpenAI upstream has background mode itself: `background` goes to it as sent (and its ids to
+   * it). Otherwise the gateway runs background responses (see background-responses.ts).
+   */
+  nativeBackground?: boolean
   retention?: RetentionOptions
   /** Largest request body, in bytes. */
   maxBody: number
@@ -208,7 +213,8 @@ export function createLlmProxy(options: LlmProxyOptions) {
     }
     const headers = forwardedHeaders(request.headers as IncomingHttpHeaders)
     // Background mode runs upstream as an ordinary streamed request, whatever the client asked.
-    const background = route.path === '/responses' && requestJson.background === true
+    const background =
+      route.path === '/responses' && requestJson.background === true && options.nativeBackground !== true
     if (requestJson.stream !== true && !background) {
       await relayPlain(exchange, route, headers, body)
       return undefined

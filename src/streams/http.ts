@@ -259,11 +259,12 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
       : body.length === 0
         ? []
         : [body]
-    if (maxBytes !== undefined && byteLength(entries) > maxBytes)
+    const firstBytes = byteLength(entries)
+    if (maxBytes !== undefined && firstBytes > maxBytes)
       throw new StreamRequestError(
         413,
         'SG_ERR_STREAM_FULL',
-        `the first content (${byteLength(entries)} bytes) is more than a stream may hold: ${maxBytes} (--stream-max-bytes)`,
+        `the first content (${firstBytes} bytes) is more than a stream may hold: ${maxBytes} (--stream-max-bytes)`,
       )
     // Counted before the create (on Redis, as last refreshed): a bound, not an exact quota.
     if (maxStreams !== undefined && store.count() >= maxStreams && (await store.head(path)) === undefined)

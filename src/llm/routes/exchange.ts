@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2'
+import { sendJson } from '../../server/json-response.js'
 import type { Generation } from '../generation/generation.js'
 import type { Provider } from '../providers/provider.js'
 import type { Upstream } from '../upstream/upstream.js'
@@ -51,4 +52,17 @@ export function failRelay(exchange: Exchange, generation: Generation, message: s
   if (generation.state === 'streaming') generation.fail(message)
   const { response } = exchange
   if (!response.headersSent && !response.destroyed) exchange.answer(502, 'api_error', message)
+}
+
+/** A `200` JSON answer, reported. */
+export function answerJson(exchange: Exchange, value: unknown): void {
+  sendJson(exchange.response, 200, value)
+  exchange.report(200)
+}
+
+/** Nothing left to read and nothing coming: `204`, on which an EventSource stops reconnecting. */
+export function answerEnded(exchange: Exchange): void {
+  exchange.response.writeHead(204)
+  exchange.response.end()
+  exchange.report(204)
 }

@@ -1,9 +1,15 @@
 import { createEventStream, type EventStreamOptions } from '../../server/index.js'
-import { sendJson } from '../../server/json-response.js'
 import type { Generation } from '../generation/generation.js'
 import type { Generations } from '../generation/generations.js'
 import type { SharedGenerationState, SharedGenerations } from '../generation/shared-generations.js'
-import { type Exchange, GENERATION_HEADER, type Request, type Response } from './exchange.js'
+import {
+  answerEnded,
+  answerJson,
+  type Exchange,
+  GENERATION_HEADER,
+  type Request,
+  type Response,
+} from './exchange.js'
 import { describeGeneration, lastEventIdOf, stateOf } from './generation-view.js'
 
 /**
@@ -89,12 +95,7 @@ export function createGenerationRoutes(
         return
       }
       await generation.cancel()
-      sendJson(
-        response,
-        200,
-        describeGeneration(await generation.describe(false), false, generation.viewers()),
-      )
-      exchange.report(200)
+      answerJson(exchange, describeGeneration(await generation.describe(false), false, generation.viewers()))
       return
     }
     if (method !== 'GET') {
@@ -102,8 +103,7 @@ export function createGenerationRoutes(
       return
     }
     if (action === undefined) {
-      sendJson(response, 200, describeGeneration(await generation.describe(true), true, generation.viewers()))
-      exchange.report(200)
+      answerJson(exchange, describeGeneration(await generation.describe(true), true, generation.viewers()))
       return
     }
     const after = lastEventIdOf(request, url)
@@ -118,10 +118,7 @@ export function createGenerationRoutes(
     }
     const state = await generation.describe(false)
     if (state.state !== 'streaming' && after >= state.events) {
-      // Nothing left and nothing coming: an EventSource stops reconnecting on 204.
-      response.writeHead(204)
-      response.end()
-      exchange.report(204)
+      answerEnded(exchange)
       return
     }
     exchange.report(200)

@@ -1,9 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { createEventStream, type EventStreamOptions } from '../../server/index.js'
-import { sendJson } from '../../server/json-response.js'
 import type { Generation } from '../generation/generation.js'
 import type { BackgroundResponse, BackgroundResponses } from './background-responses.js'
-import type { Exchange, Route } from './exchange.js'
+import { answerEnded, answerJson, type Exchange, type Route } from './exchange.js'
 import { relayPlain } from './relay.js'
 import { forwardedHeaders } from './upstream-answer.js'
 
@@ -27,8 +26,7 @@ export function createResponseRoutes(
       )
       return
     }
-    sendJson(response, 200, tracked.object())
-    exchange.report(200)
+    answerJson(exchange, tracked.object())
   }
 
   /**
@@ -53,13 +51,11 @@ export function createResponseRoutes(
     }
     if (action === '/cancel') {
       tracked.generation.cancel('cancelled by request')
-      sendJson(response, 200, tracked.object())
-      exchange.report(200)
+      answerJson(exchange, tracked.object())
       return
     }
     if (url.searchParams.get('stream') !== 'true') {
-      sendJson(response, 200, tracked.object())
-      exchange.report(200)
+      answerJson(exchange, tracked.object())
       return
     }
     // Event n (from 1) has sequence number n - 1: OpenAI numbers a response's events from 0.
@@ -71,9 +67,7 @@ export function createResponseRoutes(
     const after = startingAfter === null ? 0 : Number(startingAfter) + 1
     const { generation } = tracked
     if (generation.state !== 'streaming' && after >= generation.eventCount) {
-      response.writeHead(204)
-      response.end()
-      exchange.report(204)
+      answerEnded(exchange)
       return
     }
     exchange.report(200)

@@ -87,6 +87,15 @@ export function serveCommand(): Command {
     )
     .addOption(
       flag(
+        '--generation-retention <seconds>',
+        'how long a finished generation stays in the store, since last used (default 1h)',
+      ),
+    )
+    .addOption(
+      flag('--generation-max-bytes <size>', 'bytes of finished generations the store keeps (default 1GiB)'),
+    )
+    .addOption(
+      flag(
         '--upstream-background',
         "--upstream runs OpenAI's background mode itself: pass `background` through (default: the gateway runs it)",
       ),

@@ -4,6 +4,7 @@ import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Sessi
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { createMercureHandler } from '../hub/mercure-http.js'
+import { GENERATIONS_PREFIX } from '../llm/generation/stored-generations.js'
 import { Access } from '../llm/routes/access.js'
 import { encodeEvent } from '../protocol/encoder.js'
 import { verifyDirectWrites } from '../server/direct-writes.js'
@@ -65,6 +66,13 @@ const PAGE_SECURITY_HEADERS = {
 
 /** How long clients wait before reconnecting to a gateway that shut down (a restart, a deploy). */
 const SHUTDOWN_RETRY_MS = 1000
+/** How long shutdown waits for the store to take the ends of the running generations. */
+const GENERATIONS_CLOSE_MS = 3000
+
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref()
+  })
 /** After this, connections that did not close by themselves are destroyed. */
 const SHUTDOWN_GRACE_MS = 3000
 
@@ -111,25 +119,31 @@ export function createGateway(
     longPollMs: config.streamLongPoll * 1000,
     eventStreamOptions: streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/v1/stream'),
+    readOnlyPrefixes: [GENERATIONS_PREFIX],
   })
   const metrics = createMetrics(hubSetup.hub, () => openStreams.size)
-  const llm = createLlmProxyFromConfig(config, streamOptions, {
-    request: metrics.llmRequest,
-    generationFinished: (generation) => {
-      metrics.llmGeneration(generation)
-      logger.info(
-        {
-          generation: generation.id,
-          key: generation.options.keyId,
-          state: generation.state,
-          error: generation.error,
-          model: generation.model,
-          usage: generation.usage(),
-        },
-        'generation finished',
-      )
+  const llm = createLlmProxyFromConfig(
+    config,
+    streamOptions,
+    {
+      request: metrics.llmRequest,
+      generationFinished: (generation) => {
+        metrics.llmGeneration(generation)
+        logger.info(
+          {
+            generation: generation.id,
+            key: generation.options.keyId,
+            state: generation.state,
+            error: generation.error,
+            model: generation.model,
+            usage: generation.usage(),
+          },
+          'generation finished',
+        )
+      },
     },
-  })
+    hubSetup.streamStore,
+  )
 
   const stats = new StatsSampler(
     hubSetup.hub,
@@ -351,7 +365,8 @@ export function createGateway(
     },
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      llm.close()
+      // Running generations end first (stored as interrupted), so that their viewers get that end.
+      await Promise.race([llm.close(), delay(GENERATIONS_CLOSE_MS)])
       streams.close()
       stats.close()
       for (const stream of openStreams) stream.close({ retry: SHUTDOWN_RETRY_MS })

@@ -24,6 +24,8 @@ describe('gateway configuration', () => {
       apiKey: [],
       auth: true,
       resumeGrace: 30,
+      generationRetention: 3600,
+      generationMaxBytes: 1024 ** 3,
       upstreamBackground: false,
       streamLongPoll: 20,
       streamReaders: 1000,

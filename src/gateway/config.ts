@@ -145,6 +145,10 @@ export const gatewayConfigSchema = z
     /** False (`--no-auth`): LLM routes open without keys even on a non-loopback address. */
     auth: flag.default(true),
     resumeGrace: duration.default(30),
+    /** Seconds a finished generation stays in the store (since it was last read or written). */
+    generationRetention: duration.default(3600),
+    /** Bytes of finished generations the store keeps at most; the oldest go first. */
+    generationMaxBytes: byteSize.default(1024 ** 3),
     /** `--upstream` has OpenAI's background mode: `background` goes through instead of being run here. */
     upstreamBackground: flag.default(false),
     /** Seconds a Durable Streams long-poll waits for data before answering 204. */

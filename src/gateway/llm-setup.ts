@@ -1,4 +1,6 @@
-import { SharedGenerations } from '../llm/generation/shared-generations.js'
+import { LocalNodes } from '../llm/generation/generation-nodes.js'
+import { RedisGenerationNodes } from '../llm/generation/redis-generation-nodes.js'
+import { StoredGenerations } from '../llm/generation/stored-generations.js'
 import { anthropic } from '../llm/providers/anthropic.js'
 import { openai } from '../llm/providers/openai.js'
 import type { Provider } from '../llm/providers/provider.js'
@@ -7,6 +9,7 @@ import { demoUpstream } from '../llm/upstream/demo-upstream.js'
 import { httpUpstream } from '../llm/upstream/upstream.js'
 import { createUpstreamClient, type UpstreamClientOptions } from '../llm/upstream/upstream-client.js'
 import type { EventStreamOptions } from '../server/index.js'
+import type { StreamStore } from '../streams/stream-store.js'
 import { ConfigError, type GatewayConfig, readPem } from './config.js'
 
 /** The LLM proxy as `serve` configures it: each route's upstream, or the demo when none is given. */
@@ -14,6 +17,7 @@ export function createLlmProxyFromConfig(
   config: GatewayConfig,
   streamOptions: EventStreamOptions,
   observer: LlmObserver,
+  streamStore: StreamStore,
 ) {
   const clientOptions: UpstreamClientOptions = {
     connectTimeout: config.upstreamConnectTimeout * 1000,
@@ -48,8 +52,12 @@ export function createLlmProxyFromConfig(
     maxBody: config.maxBody,
     streamOptions,
     observer,
-    // With the Redis store, generations are visible from every node.
-    shared: /^rediss?:\/\//.test(config.store) ? new SharedGenerations(config.store, 15 * 60_000) : undefined,
+    // Generations are durable streams in the gateway's store; with Redis, every node sees them.
+    stored: new StoredGenerations(
+      streamStore,
+      /^rediss?:\/\//.test(config.store) ? new RedisGenerationNodes(config.store) : new LocalNodes(),
+      { retainFor: config.generationRetention * 1000, maxBytes: config.generationMaxBytes },
+    ),
   })
 }
 

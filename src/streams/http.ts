@@ -80,6 +80,11 @@ export interface StreamsHttpOptions {
   eventStreamOptions?: EventStreamOptions
   /** Called with each SSE response opened (the gateway tracks them for shutdown and logs). */
   onStream?: (stream: EventStream, request: Request) => void
+  /**
+   * Path prefixes (as `/generations/`) of streams the gateway writes itself: readable here, never
+   * created, appended to or deleted through HTTP (403).
+   */
+  readOnlyPrefixes?: string[]
 }
 
 /** Headers on every answer (PROTOCOL.md §10.7): no sniffing, readable cross-origin by fetch. */
@@ -121,6 +126,13 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
           404,
           'SG_ERR_NOT_FOUND',
           `${path} is reserved for Durable Streams control APIs`,
+        )
+      const writes = request.method !== 'GET' && request.method !== 'HEAD'
+      if (writes && options.readOnlyPrefixes?.some((prefix) => path.startsWith(prefix)))
+        throw new StreamRequestError(
+          403,
+          'SG_ERR_READ_ONLY_STREAM',
+          `${path} is written by the gateway itself: read it, do not write it`,
         )
       switch (request.method) {
         case 'PUT':

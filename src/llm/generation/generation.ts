@@ -5,7 +5,31 @@ import { estimateTokens, eventJson, type Provider, type Usage } from '../provide
 import { KeptBytes } from './kept-bytes.js'
 import { type SlabPool, sharedSlabPool } from './slab-pool.js'
 
-export type GenerationState = 'streaming' | 'completed' | 'failed' | 'cancelled'
+/**
+ * `interrupted`: the gateway that ran it stopped (shut down, or crashed) before it ended; its
+ * stored events end with the provider's error event.
+ */
+export type GenerationState = 'streaming' | 'completed' | 'failed' | 'cancelled' | 'interrupted'
+
+/**
+ * Where a generation's events are made durable (stored-generations.ts): every batch is committed
+ * before any viewer is sent it, so no viewer sees an event that a restart can lose.
+ */
+export interface GenerationSink {
+  /** Before the first batch. */
+  begin(generation: Generation): Promise<void>
+  /** `entries`: event n (from `firstId`) with its `id:` line, one buffer each. */
+  append(generation: Generation, entries: readonly Buffer[], firstId: number): Promise<void>
+  /** After the last batch: its state, usage and end. */
+  end(generation: Generation): Promise<void>
+}
+
+/** A generation that another gateway node runs, seen here through the store (a replica). */
+export interface RemoteOwner {
+  cancel(): Promise<void>
+  viewerJoined(): void
+  viewerLeft(): void
+}
 
 export interface GenerationOptions {
   provider: Provider
@@ -22,11 +46,8 @@ export interface GenerationOptions {
   hideUsageChunk: boolean
   /** Bytes of events kept at most; past it the generation fails (a runaway upstream). */
   maxBytes: number
-  /**
-   * Told of every batch of events as it is numbered (`firstId` is the id of the first): a shared
-   * store. The events are views of a buffer of their own, which the receiver may keep.
-   */
-  onEvents?: (generation: Generation, events: readonly Buffer[], firstId: number) => void
+  /** Where its events are stored; absent: in memory only. */
+  sink?: GenerationSink
 }
 
 /**
@@ -36,8 +57,8 @@ export interface GenerationOptions {
  * has id `n`.
  */
 export class Generation {
-  readonly id = `gen_${randomId()}`
-  readonly createdAt = Date.now()
+  readonly id: string
+  readonly createdAt: number
   readonly upstream = new AbortController()
   state: GenerationState = 'streaming'
   firstOutputAt: number | undefined
@@ -68,6 +89,22 @@ export class Generation {
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
   private readonly viewers = new Set<EventStream>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
+  /** Events numbered so far, and their bytes: some may still be being stored. */
+  private numbered = 0
+  private numberedBytes = 0
+  /** The store's work for this generation, in order: begin, each batch, end. */
+  private committing: Promise<void> = Promise.resolve()
+  /** The store refused a batch: nothing more is stored or sent. */
+  private storeFailure: string | undefined
+  /** Its last events are out and its viewers closed. */
+  private over = false
+  /** Who waits for a count of events (see `reached`). */
+  private waiting: { count: number; resolve: () => void }[] = []
+  /**
+   * Told of every batch of events as viewers are sent it (`firstId` is the id of the first). The
+   * events are views of a buffer of their own, which the receiver may keep.
+   */
+  onEvents: ((events: readonly Buffer[], firstId: number) => void) | undefined
 
   /**
    * `onFinish` apart from the options: the options object is the caller's as it is (merging it into
@@ -77,11 +114,34 @@ export class Generation {
     readonly options: GenerationOptions,
     private readonly onFinish?: (generation: Generation) => void,
     pool: SlabPool = sharedSlabPool,
+    /** A generation read back from the store: its id, start and (a replica's) owner. */
+    stored?: { id: string; createdAt: number; owner?: RemoteOwner },
   ) {
+    this.id = stored?.id ?? `gen_${randomId()}`
+    this.createdAt = stored?.createdAt ?? Date.now()
+    this.owner = stored?.owner
+    this.readBack = stored !== undefined
     this.kept = new KeptBytes(pool)
     this.ended = new Promise((resolve) => {
       this.resolveEnded = resolve
     })
+    const { sink } = options
+    if (sink !== undefined) this.committing = this.stored(() => sink.begin(this))
+  }
+
+  /** Another node runs it: cancel goes there, and its viewers count there. */
+  private readonly owner: RemoteOwner | undefined
+  /** Read back from the store (from before a restart, or another node's): not run here. */
+  readonly readBack: boolean
+
+  /** Whether it is read from the store rather than run here. */
+  get isReplica(): boolean {
+    return this.owner !== undefined
+  }
+
+  /** Its last events are out and its viewers closed (its state may change a moment before). */
+  get isOver(): boolean {
+    return this.over
   }
 
   get provider(): Provider {
@@ -161,6 +221,10 @@ export class Generation {
 
   cancel(reason: string): void {
     if (this.state !== 'streaming') return
+    if (this.owner !== undefined) {
+      this.owner.cancel().catch(() => {})
+      return
+    }
     // Ended first: the abort fails the upstream's body at once, which would fail the generation.
     this.finish('cancelled', reason)
     this.upstream.abort()
@@ -171,10 +235,49 @@ export class Generation {
     this.finish('completed')
   }
 
+  /** The gateway stops while it runs: the provider's error event, then the end (`interrupted`). */
+  interrupt(message: string): void {
+    if (this.state !== 'streaming' || this.owner !== undefined) return
+    this.relayError('api_error', message)
+    this.finish('interrupted', message)
+    this.upstream.abort()
+  }
+
+  /**
+   * Events read back from the store (without their `id:` lines), numbered as they were: a
+   * generation restored after a restart, or a replica of another node's.
+   */
+  feed(events: readonly Buffer[]): void {
+    if (this.state !== 'streaming') return
+    this.pending.push(...events)
+    this.flush()
+  }
+
+  /** A stored generation's end, as its owner recorded it. */
+  settle(ending: StoredEnding): void {
+    if (ending.firstOutputAt !== undefined) this.firstOutputAt = ending.firstOutputAt
+    if (ending.usage !== undefined && !ending.usage.estimated)
+      this.reported = { inputTokens: ending.usage.inputTokens, outputTokens: ending.usage.outputTokens }
+    if (ending.state === 'streaming') return
+    this.finish(ending.state, ending.error, ending.finishedAt)
+  }
+
+  /** Resolves once `count` events are out, or the generation is over. */
+  reached(count: number): Promise<void> {
+    if (this.events >= count || this.over) return Promise.resolve()
+    return new Promise((resolve) => this.waiting.push({ count, resolve }))
+  }
+
+  /** Event `id` (from 1) with its `id:` line, as viewers were sent it. */
+  event(id: number): Buffer {
+    return this.kept.copy(this.offsetAfter(id - 1), this.offsetAfter(id))
+  }
+
   /** Sends the events after `afterId` (0: all), then the live ones until the generation ends. */
   attach(stream: EventStream, afterId: number): void {
     clearTimeout(this.graceTimer)
     this.graceTimer = undefined
+    this.owner?.viewerJoined()
     stream.onClose(() => this.detach(stream))
     this.follow(stream, this.offsetAfter(afterId)).catch(() => stream.close())
   }
@@ -182,7 +285,7 @@ export class Generation {
   /** The generation is no longer kept (the gateway evicted it): its memory goes back to the pool. */
   forget(): void {
     this.forgotten = true
-    this.settle()
+    this.followerDone()
   }
 
   /**
@@ -232,13 +335,13 @@ export class Generation {
       this.followers--
     }
     if (open && !stream.isClosed) {
-      if (this.state === 'streaming') {
+      if (!this.over) {
         this.viewers.add(stream)
         return
       }
       stream.close()
     }
-    this.settle()
+    this.followerDone()
   }
 
   /** The end of the last whole event within a piece from `start` (or of the one event, if larger). */
@@ -257,7 +360,7 @@ export class Generation {
   }
 
   /** A follower is done: memory back to the pool if forgotten, the grace if nobody watches. */
-  private settle(): void {
+  private followerDone(): void {
     if (this.forgotten && this.followers === 0) this.kept.release()
     this.unwatched()
   }
@@ -274,7 +377,7 @@ export class Generation {
 
   /** No viewer is watching (the client that asked left before its stream started): the grace starts. */
   unwatched(): void {
-    if (this.options.background === true) return
+    if (this.options.background === true || this.owner !== undefined) return
     if (this.viewerCount > 0 || this.state !== 'streaming' || this.graceTimer !== undefined) return
     const grace = this.options.resumeGrace
     if (grace === 0) {
@@ -287,6 +390,7 @@ export class Generation {
 
   private detach(stream: EventStream): void {
     this.viewers.delete(stream)
+    this.owner?.viewerLeft()
     this.unwatched()
   }
 
@@ -300,7 +404,11 @@ export class Generation {
     const events = this.pending
     this.pending = []
     this.append(events)
-    if (this.kept.length > this.options.maxBytes && this.state === 'streaming') {
+    if (
+      this.numberedBytes > this.options.maxBytes &&
+      this.state === 'streaming' &&
+      this.owner === undefined
+    ) {
       this.append([
         Buffer.from(this.provider.errorEvent('api_error', 'the answer exceeded the size the gateway keeps')),
       ])
@@ -309,14 +417,15 @@ export class Generation {
   }
 
   /**
-   * Numbers the events, keeps them, and writes them to every viewer at once. One buffer holds them
-   * all, already framed as an HTTP/1.1 chunk, so that the write to a socket copies nothing more;
-   * the `id:` lines are written byte by byte (a string write per event cost more than the copy).
-   * The buffer dies young; what is kept is a copy in the pool's memory (see SlabPool).
+   * Numbers the events, stores them (see GenerationSink), then keeps them and writes them to every
+   * viewer at once. One buffer holds them all, already framed as an HTTP/1.1 chunk, so that the
+   * write to a socket copies nothing more; the `id:` lines are written byte by byte (a string write
+   * per event cost more than the copy). The buffer dies young; what is kept is a copy in the pool's
+   * memory (see SlabPool).
    */
   private append(events: readonly Buffer[]): void {
-    if (events.length === 0) return
-    const firstId = this.eventCount + 1
+    if (events.length === 0 || this.storeFailure !== undefined) return
+    const firstId = this.numbered + 1
     let size = 0
     for (let index = 0; index < events.length; index++)
       size += ID_PREFIX_LENGTH + digits(firstId + index) + 1 + (events[index] as Buffer).length
@@ -324,7 +433,7 @@ export class Generation {
     const all = Buffer.allocUnsafe(chunkHeadText.length + size + 2)
     let offset = all.write(chunkHeadText, 0, 'latin1')
     const bodyStart = offset
-    const byteBase = this.kept.length - bodyStart
+    const byteBase = this.numberedBytes - bodyStart
     for (let index = 0; index < events.length; index++) {
       const event = events[index] as Buffer
       all[offset] = 0x69 // i
@@ -335,14 +444,51 @@ export class Generation {
       all[offset++] = LF
       all.set(event, offset)
       offset += event.length
-      if (this.events === this.eventEnds.length) this.eventEnds = grown(this.eventEnds)
-      this.eventEnds[this.events++] = byteBase + offset
+      if (this.numbered === this.eventEnds.length) this.eventEnds = grown(this.eventEnds)
+      this.eventEnds[this.numbered++] = byteBase + offset
     }
     all[offset] = CR
     all[offset + 1] = LF
-    const body = all.subarray(bodyStart, offset)
+    this.numberedBytes += size
+    const batch: Batch = {
+      all,
+      bodyStart,
+      bodyEnd: offset,
+      base: byteBase + bodyStart,
+      firstId,
+      count: events.length,
+    }
+    const { sink } = this.options
+    if (sink === undefined) {
+      this.publish(batch)
+      return
+    }
+    const entries = this.entriesOf(batch)
+    this.committing = this.committing.then(async () => {
+      if (this.storeFailure !== undefined) return
+      await this.stored(() => sink.append(this, entries, firstId))
+      if (this.storeFailure === undefined) this.publish(batch)
+    })
+  }
+
+  /** Each event of a batch with its `id:` line: views of the batch's buffer. */
+  private entriesOf({ all, bodyStart, base, firstId, count }: Batch): Buffer[] {
+    const entries: Buffer[] = []
+    let start = bodyStart
+    for (let index = 0; index < count; index++) {
+      const end = (this.eventEnds[firstId + index - 1] as number) - base + bodyStart
+      entries.push(all.subarray(start, end))
+      start = end
+    }
+    return entries
+  }
+
+  /** A stored batch: kept, and sent to every viewer. */
+  private publish(batch: Batch): void {
+    const body = batch.all.subarray(batch.bodyStart, batch.bodyEnd)
     this.kept.append(body)
-    const frame = new EncodedEvent(body, all)
+    this.events += batch.count
+    const frame = new EncodedEvent(body, batch.all)
     for (const viewer of this.viewers) {
       const written = viewer.write(frame)
       // One that falls behind follows from the kept events: its backlog is not a copy of them all.
@@ -351,32 +497,91 @@ export class Generation {
         this.follow(viewer, this.kept.length, written).catch(() => viewer.close())
       }
     }
-    const { onEvents } = this.options
+    if (this.waiting.length > 0) this.wakeWaiting()
+    const { onEvents } = this
     if (onEvents !== undefined) {
-      // Views of the new buffer, not the events given (which may be a reused read buffer's).
-      let end = bodyStart
-      const own = events.map((event, index) => {
-        end += ID_PREFIX_LENGTH + digits(firstId + index) + 1 + event.length
-        return all.subarray(end - event.length, end)
-      })
-      onEvents(this, own, firstId)
+      // Without their `id:` lines: the events as the upstream sent them.
+      const events = this.entriesOf(batch).map((entry) => entry.subarray(entry.indexOf(LF) + 1))
+      onEvents(events, batch.firstId)
     }
   }
 
-  private finish(state: GenerationState, error?: string): void {
+  private wakeWaiting(): void {
+    const waiting = this.waiting
+    this.waiting = waiting.filter(({ count }) => this.events < count && !this.over)
+    for (const waiter of waiting) if (this.events >= waiter.count || this.over) waiter.resolve()
+  }
+
+  /**
+   * Runs a step of the store's work; a failure fails the generation: the upstream is dropped, and
+   * its viewers get the provider's error event (not stored, with no id: a restart would read the
+   * generation as interrupted and send its own).
+   */
+  private async stored(step: () => Promise<void>): Promise<void> {
+    try {
+      await step()
+    } catch (error) {
+      if (this.storeFailure !== undefined) return
+      this.storeFailure = `the gateway could not store the answer (${(error as Error).message})`
+      this.finish('failed', this.storeFailure)
+      this.upstream.abort()
+    }
+  }
+
+  private finish(state: GenerationState, error?: string, finishedAt = Date.now()): void {
     if (this.state !== 'streaming') return
     this.flush()
     this.state = state
     this.error = error
-    this.finishedAt = Date.now()
+    this.finishedAt = finishedAt
+    clearTimeout(this.graceTimer)
+    const { sink } = this.options
+    if (sink === undefined || this.owner !== undefined) {
+      this.close()
+      return
+    }
+    this.committing = this.committing.then(async () => {
+      if (this.storeFailure === undefined) await this.stored(() => sink.end(this))
+      this.close()
+    })
+  }
+
+  /** The end for viewers: the last events are out (or the store failed); every viewer closes. */
+  private close(): void {
+    if (this.over) return
+    this.over = true
     // The event offsets shrink to their count (up to half of their room was spare).
     this.eventEnds = this.eventEnds.slice(0, this.events)
-    clearTimeout(this.graceTimer)
-    for (const viewer of this.viewers) viewer.close()
+    const failure = this.storeFailure
+    for (const viewer of this.viewers) {
+      if (failure !== undefined) viewer.write(Buffer.from(this.provider.errorEvent('api_error', failure)))
+      viewer.close()
+    }
     this.viewers.clear()
+    this.wakeWaiting()
     this.resolveEnded()
     this.onFinish?.(this)
   }
+}
+
+/** A batch of numbered events in one buffer: an HTTP/1.1 chunk whose body holds them. */
+interface Batch {
+  all: Buffer
+  bodyStart: number
+  bodyEnd: number
+  /** Bytes of the generation's events before this batch's. */
+  base: number
+  firstId: number
+  count: number
+}
+
+/** How a stored generation ended (or that it has not). */
+export interface StoredEnding {
+  state: GenerationState
+  error?: string
+  finishedAt?: number
+  firstOutputAt?: number
+  usage?: Usage
 }
 
 // Ids come from a pool of random bytes: one call into the CSPRNG per 256 generations, not per one.

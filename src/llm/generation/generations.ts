@@ -1,4 +1,5 @@
 import { Generation, type GenerationOptions } from './generation.js'
+import type { StoredGenerations } from './stored-generations.js'
 
 export interface RetentionOptions {
   /** How long a finished generation stays resumable and readable, in milliseconds. */
@@ -12,6 +13,7 @@ export interface RetentionOptions {
   maxFinishedBytes: number
 }
 
+/** In memory; the store keeps generations longer (see StoredGenerations), and they are read back from it. */
 export const DEFAULT_RETENTION: RetentionOptions = {
   retainFor: 15 * 60_000,
   maxFinished: 1000,
@@ -20,10 +22,13 @@ export const DEFAULT_RETENTION: RetentionOptions = {
 
 /**
  * The generations of this gateway by id: running ones until they end, finished ones for
- * `retainFor` so that a late reload still gets the whole answer.
+ * `retainFor` so that a late reload still gets the whole answer. With a store, one it does not hold
+ * (from before a restart, or run by another node) is read back from the store when asked for.
  */
 export class Generations {
   private readonly byId = new Map<string, Generation>()
+  /** Generations being read back from the store, so that one is read once however many ask. */
+  private readonly loading = new Map<string, Promise<Generation | undefined>>()
   /** Oldest first: the order in which they expire. */
   private readonly finished: Generation[] = []
   private finishedBytes = 0
@@ -36,29 +41,86 @@ export class Generations {
   constructor(
     private readonly retention: RetentionOptions,
     private readonly onFinish: (generation: Generation) => void = () => {},
-  ) {}
+    readonly stored?: StoredGenerations,
+  ) {
+    stored?.nodes.onControl(({ type, id }) => {
+      const generation = this.byId.get(id)
+      if (generation === undefined || generation.isReplica) return
+      if (type === 'cancel') generation.cancel('cancelled by request (through another node)')
+      else if (type === 'joined') generation.remoteViewerJoined()
+      else generation.remoteViewerLeft()
+    })
+  }
 
+  /** A new generation, run here: stored as it goes when there is a store. */
   create(options: GenerationOptions): Generation {
-    const generation = new Generation(options, this.finish)
+    const generation = new Generation(
+      this.stored === undefined ? options : { ...options, sink: this.stored },
+      this.finish,
+    )
     this.byId.set(generation.id, generation)
     return generation
   }
 
+  /** A generation held in memory. */
   get(id: string): Generation | undefined {
     return this.byId.get(id)
   }
 
-  get running(): number {
-    return this.byId.size - this.finished.length
+  /** A generation held in memory, else read back from the store. */
+  async find(id: string): Promise<Generation | undefined> {
+    const held = this.byId.get(id)
+    if (held !== undefined || this.stored === undefined) return held
+    let loading = this.loading.get(id)
+    if (loading === undefined) {
+      loading = this.stored
+        .load(id, ({ created, provider, owner }) => {
+          const generation = new Generation(
+            {
+              provider,
+              model: created.model,
+              keyId: created.keyId,
+              resumeGrace: 0,
+              background: created.background,
+              inputEstimate: created.inputEstimate,
+              hideUsageChunk: false,
+              maxBytes: Number.POSITIVE_INFINITY,
+            },
+            this.finish,
+            undefined,
+            { id, createdAt: created.createdAt, owner },
+          )
+          this.byId.set(id, generation)
+          return generation
+        })
+        .finally(() => this.loading.delete(id))
+      this.loading.set(id, loading)
+    }
+    return loading
   }
 
-  /** Aborts every running generation (shutdown). */
-  cancelAll(reason: string): void {
-    for (const generation of this.byId.values()) generation.cancel(reason)
+  /** Generations run here, not finished. */
+  get running(): number {
+    let running = 0
+    for (const generation of this.byId.values())
+      if (generation.state === 'streaming' && !generation.isReplica) running++
+    return running
+  }
+
+  /**
+   * Ends every running generation as `interrupted` (shutdown), and resolves once their ends are
+   * stored.
+   */
+  async interruptAll(reason: string): Promise<void> {
+    const running = [...this.byId.values()].filter(
+      (generation) => generation.state === 'streaming' && !generation.isReplica,
+    )
+    for (const generation of running) generation.interrupt(reason)
+    await Promise.all(running.map((generation) => generation.ended))
   }
 
   private readonly finish = (generation: Generation): void => {
-    this.onFinish(generation)
+    if (!generation.readBack) this.onFinish(generation)
     this.finished.push(generation)
     this.finishedBytes += generation.keptBytes
     this.evict()

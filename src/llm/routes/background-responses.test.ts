@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { testGenerationOptions } from '../../../test/helpers/generation-options.js'
-import { Generation } from '../generation/generation.js'
+import { DEFAULT_RETENTION, Generations } from '../generation/generations.js'
 import { BackgroundResponses } from './background-responses.js'
 
 const event = (type: string, fields: Record<string, unknown>, sequence: number) =>
@@ -20,11 +20,10 @@ const item = {
   content: [{ type: 'output_text', text: 'Hi' }],
 }
 
-function started() {
-  const generation = new Generation({ ...testGenerationOptions, background: true })
-  const responses = new BackgroundResponses(() => true)
+function started(generations = new Generations(DEFAULT_RETENTION)) {
+  const generation = generations.create({ ...testGenerationOptions, background: true })
+  const responses = new BackgroundResponses(generations)
   const tracked = responses.start(generation)
-  generation.options.onEvents = (_, events) => tracked.take(events)
   generation.relay([event('response.created', { response: response('in_progress') }, 0)])
   return { generation, responses, tracked }
 }
@@ -34,7 +33,7 @@ describe('background responses', () => {
     const { generation, responses, tracked } = started()
     await tracked.known
     expect(tracked.id).toBe('resp_1')
-    expect(responses.get('resp_1')).toBe(tracked)
+    expect(await responses.get('resp_1')).toBe(tracked)
     expect(tracked.object()).toMatchObject({
       id: 'resp_1',
       status: 'in_progress',
@@ -74,13 +73,11 @@ describe('background responses', () => {
   })
 
   it('are forgotten with their generation', async () => {
-    let kept = true
-    const generation = new Generation({ ...testGenerationOptions, background: true })
-    const responses = new BackgroundResponses(() => kept)
-    const tracked = responses.start(generation)
-    tracked.take([event('response.created', { response: response('in_progress') }, 0)])
-    expect(responses.get('resp_1')).toBe(tracked)
-    kept = false
-    expect(responses.get('resp_1')).toBeUndefined()
+    const { generation, responses, tracked } = started(
+      new Generations({ ...DEFAULT_RETENTION, maxFinished: 0 }),
+    )
+    expect(await responses.get('resp_1')).toBe(tracked)
+    generation.complete()
+    expect(await responses.get('resp_1')).toBeUndefined()
   })
 })

@@ -1,4 +1,5 @@
 import type { Generation } from '../generation/generation.js'
+import type { Generations } from '../generation/generations.js'
 import { eventJson } from '../providers/provider.js'
 
 /*
@@ -66,6 +67,9 @@ export class BackgroundResponse {
     else if (state === 'failed' && !TERMINAL.has(upstreamStatus)) {
       status = 'failed'
       failure = { code: 'server_error', message: error ?? 'the upstream failed' }
+    } else if (state === 'interrupted' && !TERMINAL.has(upstreamStatus)) {
+      status = 'failed'
+      failure = { code: 'server_error', message: error ?? 'the gateway stopped' }
     } else if (state === 'completed' && !TERMINAL.has(upstreamStatus)) status = 'incomplete'
     const finished = TERMINAL.has(upstreamStatus) && Array.isArray(snapshot.output)
     return {
@@ -80,24 +84,46 @@ export class BackgroundResponse {
   }
 }
 
-/** The background responses of this gateway by their `resp_…` id, for as long as their generation is kept. */
+/**
+ * The background responses of this gateway by their `resp_…` id, for as long as their generation is
+ * kept: in memory, else (after a restart, or another node's) read back from the store.
+ */
 export class BackgroundResponses {
   private readonly byId = new Map<string, BackgroundResponse>()
 
-  constructor(private readonly isKept: (generation: Generation) => boolean) {}
+  constructor(private readonly generations: Generations) {}
 
+  /** Tracks a new background response's generation (it reads the events as they come). */
   start(generation: Generation): BackgroundResponse {
-    return new BackgroundResponse(generation, (response) => {
-      this.sweep()
-      this.byId.set(response.id as string, response)
-    })
+    const tracked = new BackgroundResponse(generation, (response) => this.named(response))
+    generation.onEvents = (events) => tracked.take(events)
+    return tracked
   }
 
-  get(id: string): BackgroundResponse | undefined {
+  async get(id: string): Promise<BackgroundResponse | undefined> {
     const response = this.byId.get(id)
-    if (response === undefined || this.isKept(response.generation)) return response
+    if (response !== undefined && this.isKept(response.generation)) return response
     this.byId.delete(id)
-    return undefined
+    const { stored } = this.generations
+    const generationId = await stored?.generationOfResponse(id).catch(() => undefined)
+    const generation = generationId === undefined ? undefined : await this.generations.find(generationId)
+    if (generation === undefined) return undefined
+    const tracked = new BackgroundResponse(generation, () => {})
+    for (let event = 1; event <= generation.eventCount; event++) tracked.take([generation.event(event)])
+    generation.onEvents = (events) => tracked.take(events)
+    if (tracked.id === id) this.byId.set(id, tracked)
+    return tracked.id === id ? tracked : undefined
+  }
+
+  private named(response: BackgroundResponse): void {
+    this.sweep()
+    const id = response.id as string
+    this.byId.set(id, response)
+    this.generations.stored?.recordResponse(id, response.generation.id).catch(() => {})
+  }
+
+  private isKept(generation: Generation): boolean {
+    return this.generations.get(generation.id) === generation
   }
 
   /** Forgets the responses whose generation the gateway no longer keeps. */

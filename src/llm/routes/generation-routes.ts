@@ -1,90 +1,32 @@
 import { createEventStream, type EventStreamOptions } from '../../server/index.js'
 import type { Generation } from '../generation/generation.js'
 import type { Generations } from '../generation/generations.js'
-import type { SharedGenerationState, SharedGenerations } from '../generation/shared-generations.js'
-import {
-  answerEnded,
-  answerJson,
-  type Exchange,
-  GENERATION_HEADER,
-  type Request,
-  type Response,
-} from './exchange.js'
+import { answerEnded, answerJson, type Exchange } from './exchange.js'
 import { describeGeneration, lastEventIdOf, stateOf } from './generation-view.js'
 
-/**
- * A generation as the routes see it: this node's own, or another node's through the shared
- * store. One set of routes serves both.
- */
-interface GenerationAccess {
-  describe(withText: boolean): Promise<SharedGenerationState & { text: string }>
-  viewers(): number | null
-  /** Ids above this are refused; another node's recorded count may lag behind its events. */
-  readonly maxId: number
-  cancel(): Promise<void>
-  /** Sends the events after `after`, then the live ones, until the generation ends. */
-  stream(request: Request, response: Response, after: number): Promise<void>
-}
+/** How long a cancel through another node waits for the generation to end there. */
+const REMOTE_CANCEL_WAIT_MS = 2000
 
 /**
  * `GET /v1/generations/{id}`, `GET /v1/generations/{id}/stream` and `POST
- * /v1/generations/{id}/cancel`, for this node's generations and (with `shared`) other nodes'.
+ * /v1/generations/{id}/cancel`: for this node's generations, the ones read back from the store
+ * after a restart, and (a shared store) other nodes' — one set of routes for all of them.
  */
 export function createGenerationRoutes(
   generations: Generations,
-  shared: SharedGenerations | undefined,
   streamOptions: (generation: Generation | undefined) => EventStreamOptions,
 ) {
-  async function accessTo(id: string): Promise<GenerationAccess | undefined> {
-    const generation = generations.get(id)
-    if (generation !== undefined) {
-      return {
-        describe: async (withText) => stateOf(generation, withText),
-        viewers: () => generation.viewerCount,
-        maxId: generation.eventCount,
-        cancel: async () => generation.cancel('cancelled by request'),
-        stream: async (request, response, after) =>
-          generation.attach(createEventStream(request, response, streamOptions(generation)), after),
-      }
-    }
-    const store = shared
-    const known = await store?.describe(id).catch(() => undefined)
-    if (store === undefined || known === undefined) return undefined
-    let latest = known
-    const describe = async () => {
-      latest = (await store.describe(id).catch(() => undefined)) ?? latest
-      return latest
-    }
-    return {
-      describe: async () => latest,
-      viewers: () => null,
-      maxId: Number.POSITIVE_INFINITY,
-      cancel: async () => {
-        await store.requestCancel(id).catch(() => {})
-        // The owner cancels it; give it a moment so that the answer shows the outcome.
-        for (let waited = 0; (await describe()).state === 'streaming' && waited < 2000; waited += 100) {
-          await new Promise((resolve) => setTimeout(resolve, 100))
-        }
-      },
-      stream: async (request, response, after) => {
-        const stream = createEventStream(request, response, {
-          ...streamOptions(undefined),
-          headers: { [GENERATION_HEADER]: id },
-        })
-        store.announce(id, 'joined')
-        const following = new AbortController()
-        stream.onClose(() => following.abort())
-        const ended = await store.follow(id, after, (frames) => stream.offer(frames), following.signal)
-        store.announce(id, 'left')
-        if (ended) stream.close()
-      },
-    }
-  }
+  const describe = (generation: Generation, withText: boolean) =>
+    describeGeneration(
+      stateOf(generation, withText),
+      withText,
+      generation.isReplica ? null : generation.viewerCount,
+    )
 
   async function route(exchange: Exchange, url: URL, id: string, action: string | undefined): Promise<void> {
     const { request, response } = exchange
     const method = request.method ?? 'GET'
-    const generation = await accessTo(id)
+    const generation = await generations.find(id)
     if (generation === undefined) {
       exchange.answer(404, 'not_found_error', `no generation ${id} (unknown, or finished and no longer kept)`)
       return
@@ -94,8 +36,10 @@ export function createGenerationRoutes(
         exchange.answer(405, 'invalid_request_error', 'cancel with POST')
         return
       }
-      await generation.cancel()
-      answerJson(exchange, describeGeneration(await generation.describe(false), false, generation.viewers()))
+      generation.cancel('cancelled by request')
+      // Another node runs it: give it a moment, so that the answer shows the outcome.
+      if (generation.isReplica) await Promise.race([generation.ended, delay(REMOTE_CANCEL_WAIT_MS)])
+      answerJson(exchange, describe(generation, false))
       return
     }
     if (method !== 'GET') {
@@ -103,27 +47,35 @@ export function createGenerationRoutes(
       return
     }
     if (action === undefined) {
-      answerJson(exchange, describeGeneration(await generation.describe(true), true, generation.viewers()))
+      answerJson(exchange, describe(generation, true))
       return
     }
     const after = lastEventIdOf(request, url)
-    if (!(after <= generation.maxId)) {
-      const range = Number.isFinite(generation.maxId) ? ` (0–${generation.maxId})` : ''
+    if (!(after <= generation.eventCount) && !(generation.isReplica && after <= MAX_EVENT_ID)) {
       exchange.answer(
         400,
         'invalid_request_error',
-        `Last-Event-ID must be an event id of this generation${range}`,
+        `Last-Event-ID must be an event id of this generation (0–${generation.eventCount})`,
       )
       return
     }
-    const state = await generation.describe(false)
-    if (state.state !== 'streaming' && after >= state.events) {
+    if (generation.isOver && after >= generation.eventCount) {
       answerEnded(exchange)
       return
     }
+    // A replica may not have read that far yet.
+    if (generation.isReplica) await generation.reached(after)
     exchange.report(200)
-    await generation.stream(request, response, after)
+    generation.attach(createEventStream(request, response, streamOptions(generation)), after)
   }
 
   return route
 }
+
+/** A replica may be behind the node that runs it: an id it has not read yet may still come. */
+const MAX_EVENT_ID = 999_999_999
+
+const delay = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref()
+  })

@@ -1,12 +1,27 @@
 import type { IncomingMessage } from 'node:http'
 import type { Http2ServerRequest } from 'node:http2'
-import type { Generation } from '../generation/generation.js'
-import type { SharedGenerationState } from '../generation/shared-generations.js'
+import type { Generation, GenerationState } from '../generation/generation.js'
+import type { Usage } from '../providers/provider.js'
 
 type Request = IncomingMessage | Http2ServerRequest
 
-/** A generation of this node, in the shape the shared store gives for one of another node. */
-export function stateOf(generation: Generation, withText: boolean): SharedGenerationState & { text: string } {
+/** What the routes tell of a generation. */
+export interface GenerationSummary {
+  id: string
+  state: GenerationState
+  provider: 'openai' | 'anthropic'
+  model: string
+  keyId: string
+  createdAt: number
+  finishedAt: number | undefined
+  error: string | undefined
+  firstOutputAt: number | undefined
+  events: number
+  usage: Usage | undefined
+  text: string
+}
+
+export function stateOf(generation: Generation, withText: boolean): GenerationSummary {
   return {
     id: generation.id,
     state: generation.state,
@@ -41,7 +56,7 @@ export function lastEventIdOf(request: Request, url: URL): number {
 
 /** What `GET /v1/generations/{id}` answers; `viewers` is known only on the node that runs it. */
 export function describeGeneration(
-  state: SharedGenerationState & { text: string },
+  state: GenerationSummary,
   withText: boolean,
   viewers: number | null = null,
 ) {

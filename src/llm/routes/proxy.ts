@@ -4,7 +4,7 @@ import { sendJson } from '../../server/json-response.js'
 import { BodyTooLargeError, readRequestBody } from '../../server/request-body.js'
 import type { Generation } from '../generation/generation.js'
 import { DEFAULT_RETENTION, Generations, type RetentionOptions } from '../generation/generations.js'
-import type { SharedGenerations } from '../generation/shared-generations.js'
+import type { StoredGenerations } from '../generation/stored-generations.js'
 import { anthropic } from '../providers/anthropic.js'
 import { openai } from '../providers/openai.js'
 import { estimateTokens } from '../providers/provider.js'
@@ -46,8 +46,11 @@ export interface LlmProxyOptions {
   streamOptions: EventStreamOptions
   /** Told about every answered request and every finished generation (metrics, logs). */
   observer?: LlmObserver
-  /** Generations visible from every node (Redis): resume, join and cancel through any of them. */
-  shared?: SharedGenerations
+  /**
+   * Where generations are stored (durable streams): they outlive a restart, and with a store that
+   * many nodes share, any node resumes, joins and cancels them. Absent: in memory only.
+   */
+  stored?: StoredGenerations
 }
 
 export interface LlmObserver {
@@ -69,11 +72,12 @@ const MAX_JSON_DEPTH = 256
  */
 export function createLlmProxy(options: LlmProxyOptions) {
   const access = new Access(options.access)
-  const shared = options.shared
-  const generations = new Generations(options.retention ?? DEFAULT_RETENTION, (generation) => {
-    shared?.finished(generation)
-    options.observer?.generationFinished?.(generation)
-  })
+  const { stored } = options
+  const generations = new Generations(
+    options.retention ?? DEFAULT_RETENTION,
+    (generation) => options.observer?.generationFinished?.(generation),
+    stored,
+  )
   const streamOptions = (generation: Generation | undefined): EventStreamOptions => ({
     ...options.streamOptions,
     // A viewer that falls behind follows from the generation's kept events (see Generation), so
@@ -83,14 +87,14 @@ export function createLlmProxy(options: LlmProxyOptions) {
     headers: { ...options.streamOptions.headers, ...(generation && { [GENERATION_HEADER]: generation.id }) },
   })
 
-  const generationRoute = createGenerationRoutes(generations, shared, streamOptions)
+  const generationRoute = createGenerationRoutes(generations, streamOptions)
   const responsesRoute: Route = {
     provider: openai,
     upstream: options.openai,
     path: '/responses',
     method: 'POST',
   }
-  const responses = new BackgroundResponses((generation) => generations.get(generation.id) === generation)
+  const responses = new BackgroundResponses(generations)
   const { answerWhenKnown, responseRoute } = createResponseRoutes(responses, responsesRoute, streamOptions)
 
   const routes: Record<string, Route> = {
@@ -248,17 +252,8 @@ export function createLlmProxy(options: LlmProxyOptions) {
       hideUsageChunk,
       maxBytes: MAX_GENERATION_BYTES,
       background,
-      // Only when someone reads them: the views of each batch cost an allocation per event.
-      onEvents:
-        shared === undefined && !background
-          ? undefined
-          : (done, events, firstId) => {
-              shared?.events(done, events, firstId)
-              tracked?.take(events)
-            },
     })
-    tracked = background ? responses.start(generation) : undefined
-    shared?.created(generation)
+    if (background) tracked = responses.start(generation)
     // A background response asked without `stream` is polled: its client is not a viewer.
     const viewer = requestJson.stream === true ? streamOptions(generation) : undefined
     // Not awaited: the generation runs on after this request's handler, and is its own error path.
@@ -274,10 +269,11 @@ export function createLlmProxy(options: LlmProxyOptions) {
     generations,
     /** Where each route goes, for display: base URLs or `demo`, never keys. */
     upstreams: { openai: options.openai.label, anthropic: options.anthropic.label },
-    /** Aborts every running generation (shutdown). */
-    close: () => {
-      generations.cancelAll('the gateway is shutting down')
-      shared?.close().catch(() => {})
+    /** Ends every running generation as `interrupted` (shutdown); resolves once that is stored. */
+    close: async () => {
+      await generations.interruptAll('the gateway shut down while this answer was streaming')
+      stored?.close()
+      await stored?.nodes.close()
     },
   }
 }

@@ -37,7 +37,7 @@ export function createResponseRoutes(
   async function responseRoute(exchange: Exchange, url: URL, id: string, action: string | undefined) {
     const { request, response } = exchange
     const method = request.method ?? 'GET'
-    const tracked = responses.get(id)
+    const tracked = await responses.get(id)
     const expected = action === '/cancel' ? 'POST' : 'GET'
     if (method !== expected) {
       exchange.answer(405, 'invalid_request_error', `${method} is not allowed on ${url.pathname}`)
@@ -66,7 +66,8 @@ export function createResponseRoutes(
     }
     const after = startingAfter === null ? 0 : Number(startingAfter) + 1
     const { generation } = tracked
-    if (generation.state !== 'streaming' && after >= generation.eventCount) {
+    if (generation.isReplica) await generation.reached(after)
+    if (generation.isOver && after >= generation.eventCount) {
       answerEnded(exchange)
       return
     }

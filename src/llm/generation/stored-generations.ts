@@ -10,7 +10,7 @@ import { StoreRetention } from './store-retention.js'
  * Generations as durable streams, in the gateway's stream store (sqlite by default, Redis for many
  * nodes), readable by the Durable Streams read path at `/v1/stream/generations/<id>`:
  *
- * - `/generations/<id>`: `text/event-stream`; entry n is event n with its `id: n` line, exactly as
+ * - `/generations/<id>`: the event stream's bytes (as `text/plain`); entry n is event n with its `id: n` line, exactly as
  *   viewers were sent it; closed when the generation ended.
  * - `/generations/<id>/meta`: JSON messages: `{"created": …}`, then one `{"finished": …}`.
  * - `/generations/responses/<resp_…>`: the generation of a background response, by its id.
@@ -24,7 +24,11 @@ export const GENERATIONS_PREFIX = '/generations/'
 const eventsPath = (id: string) => `${GENERATIONS_PREFIX}${id}`
 const metaPath = (id: string) => `${GENERATIONS_PREFIX}${id}/meta`
 const responsePath = (responseId: string) => `${GENERATIONS_PREFIX}responses/${responseId}`
-const EVENT_STREAM = 'text/event-stream'
+/**
+ * Not `text/event-stream`: a Durable Streams client takes a response of that type for the
+ * protocol's own SSE mode. The bytes are the generation's event stream all the same.
+ */
+const EVENT_STREAM = 'text/plain; charset=utf-8'
 const JSON_TYPE = 'application/json'
 /** The one `finished` record of a generation's meta: a second writer's append is a regression. */
 const FINISHED_SEQ = 'finished'

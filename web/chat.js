@@ -72,33 +72,52 @@ async function stream(pending, request) {
     renderMarkdown(view.content, pending.text)
   }
   let outcome = 'done'
-  try {
-    const events = request
-      ? fetchEventStream('/v1/chat/completions', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers() },
-          body: JSON.stringify(request),
-          signal: controller.signal,
-          reconnect: false,
-          onOpen: (response) => {
-            pending.generationId = response.headers.get('streamgate-generation-id')
-            save()
-          },
-        })
-      : fetchEventStream(`/v1/generations/${pending.generationId}/stream`, {
-          headers: headers(),
-          lastEventId: pending.lastEventId,
-          signal: controller.signal,
-        })
-    for await (const event of events) {
-      if (event.data === '[DONE]') break
-      const chunk = JSON.parse(event.data)
-      if (chunk.error) throw new Error(chunk.error.message)
-      pending.text += chunk.choices?.[0]?.delta?.content ?? ''
-      pending.lastEventId = event.lastEventId
-      save()
-      frame ||= requestAnimationFrame(paint)
+  const resume = () =>
+    fetchEventStream(`/v1/generations/${pending.generationId}/stream`, {
+      headers: headers(),
+      lastEventId: pending.lastEventId,
+      signal: controller.signal,
+    })
+  /**
+   * Shows the events as they come; true once the answer's end (`[DONE]`) is seen, false when the
+   * stream ended or (`breakable`) its connection broke before it.
+   */
+  const show = async (events, breakable = false) => {
+    try {
+      for await (const event of events) {
+        if (event.data === '[DONE]') return true
+        const chunk = JSON.parse(event.data)
+        if (chunk.error) throw Object.assign(new Error(chunk.error.message), { answered: true })
+        pending.text += chunk.choices?.[0]?.delta?.content ?? ''
+        pending.lastEventId = event.lastEventId
+        save()
+        frame ||= requestAnimationFrame(paint)
+      }
+    } catch (error) {
+      if (!breakable || error.answered || controller.signal.aborted || !pending.generationId) throw error
     }
+    return false
+  }
+  try {
+    const ended = await show(
+      request
+        ? fetchEventStream('/v1/chat/completions', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...headers() },
+            body: JSON.stringify(request),
+            signal: controller.signal,
+            reconnect: false,
+            onOpen: (response) => {
+              pending.generationId = response.headers.get('streamgate-generation-id')
+              save()
+            },
+          })
+        : resume(),
+      true,
+    )
+    // The connection broke before the end (the gateway restarted, say): the rest of the answer
+    // from the last event seen, once the gateway is back (the generation is stored).
+    if (!ended && request && pending.generationId && !controller.signal.aborted) await show(resume())
     if (controller.signal.aborted) outcome = 'stopped'
   } catch (error) {
     outcome = controller.signal.aborted ? 'stopped' : `error: ${error.message}`

@@ -1,6 +1,8 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
@@ -112,6 +114,37 @@ describe('chat page', () => {
     expect(completions).toHaveLength(1)
     expect(completions[0]?.abortedAt).toBeUndefined()
     await page.close()
+  })
+
+  it('a gateway killed mid-answer and restarted: the page keeps every word it showed, then says the answer was interrupted', async () => {
+    upstream.reset()
+    upstream.scenario.tokens = tokens
+    upstream.scenario.interTokenDelayMs = 60
+    const directory = mkdtempSync(join(tmpdir(), 'streamgate-chat-restart-'))
+    const args = ['--upstream', upstream.openaiUrl, '--upstream-key', UPSTREAM_KEY]
+    const store = ['--store', `sqlite:${join(directory, 'gateway.db')}`]
+    let node = await startGateway([...args, ...store])
+    try {
+      const page = await newPage(`${node.url}/`)
+      await ask(page, 'Survive a crash')
+      await expect.poll(async () => (await assistantText(page)).length).toBeGreaterThan(30)
+      await node.stop('SIGKILL')
+      const shown = await assistantText(page)
+      node = await startGateway([...args, ...store, '--port', new URL(node.url).port])
+      await page.locator('.message.assistant.streaming').waitFor({ state: 'detached', timeout: 20_000 })
+      const kept = await assistantText(page)
+      expect(kept.startsWith(shown)).toBe(true)
+      expect(answer.startsWith(kept)).toBe(true)
+      expect(await page.locator('.message.assistant .status').last().innerText()).toMatch(
+        /^Failed \(the gateway stopped while this answer was streaming\)/,
+      )
+      await page.reload()
+      await expect.poll(() => assistantText(page)).toBe(kept)
+      await page.close()
+    } finally {
+      await node.stop()
+      rmSync(directory, { recursive: true, force: true })
+    }
   })
 
   it('renders Markdown and never runs what the model writes', async () => {

@@ -1,3 +1,4 @@
+import OpenAI from 'openai'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { ServerSentEvent } from '../../src/protocol/types.js'
 import { type FakeUpstream, startFakeUpstream, UPSTREAM_KEY } from '../fixtures/fake-llm-upstream.js'
@@ -294,4 +295,52 @@ describe('three gateway nodes on Redis', () => {
       await upstream.close()
     }
   })
+
+  it('a background response started on node A is resumed on node B with starting_after, and is completed for node C; one whose node is killed reads as failed', async () => {
+    nodes = await startNodes(3)
+    const [a, b, c] = nodes as [GatewayProcess, GatewayProcess, GatewayProcess]
+    const client = (node: GatewayProcess) =>
+      new OpenAI({ baseURL: `${node.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+    const sequence: number[] = []
+    let id = ''
+    let text = ''
+    let deltas = 0
+    for await (const event of await client(a).responses.create({
+      model: 'any',
+      input: 'hi',
+      background: true,
+      stream: true,
+    })) {
+      sequence.push(event.sequence_number)
+      if (event.type === 'response.created') id = event.response.id
+      if (event.type === 'response.output_text.delta') {
+        text += event.delta
+        if (++deltas === 10) break
+      }
+    }
+    const rest = await client(b).responses.retrieve(id, {
+      stream: true,
+      starting_after: sequence.at(-1) as number,
+    })
+    for await (const event of rest) {
+      sequence.push(event.sequence_number)
+      if (event.type === 'response.output_text.delta') text += event.delta
+    }
+    expect(sequence).toEqual(sequence.map((_, index) => index))
+    const done = await client(c).responses.retrieve(id)
+    expect(done).toMatchObject({ id, status: 'completed' })
+    expect(done.output_text).toBe(text)
+
+    const orphan = await client(a).responses.create({ model: 'any', input: 'hi', background: true })
+    expect((await client(b).responses.retrieve(orphan.id)).status).toBe('in_progress')
+    await a.stop('SIGKILL')
+    // Node B notices that node A is gone (its presence expires) and ends the response.
+    await expect
+      .poll(async () => (await client(b).responses.retrieve(orphan.id)).status, {
+        timeout: 25_000,
+        interval: 500,
+      })
+      .toBe('failed')
+    expect((await client(c).responses.retrieve(orphan.id)).status).toBe('failed')
+  }, 40_000)
 })

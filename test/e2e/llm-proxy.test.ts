@@ -465,6 +465,31 @@ describe('background mode (OpenAI Responses API) on an upstream without it (the 
     ])
   })
 
+  it('with --upstream-background, a streamed retrieve is relayed as it comes, not when it ends', async () => {
+    const native = await gateway('--upstream-background')
+    upstream.scenario.tokens = Array.from({ length: 20 }, (_, index) => ` r${index}`)
+    upstream.scenario.interTokenDelayMs = 100
+    const started = performance.now()
+    const response = await fetch(`${native.url}/v1/responses/resp_native?stream=true&starting_after=3`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    })
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    const first = await reader.read()
+    const firstAt = performance.now() - started
+    let text = new TextDecoder().decode(first.value)
+    for (let read = await reader.read(); !read.done; read = await reader.read())
+      text += new TextDecoder().decode(read.value)
+    const endAt = performance.now() - started
+    expect(firstAt).toBeLessThan(1000)
+    expect(endAt).toBeGreaterThan(1900)
+    expect(text).toContain(' r19')
+    expect(upstream.requests.at(-1)).toMatchObject({
+      path: '/v1/responses/resp_native?stream=true&starting_after=3',
+    })
+  })
+
   it('sends an id it does not know to the upstream, and refuses a bad starting_after', async () => {
     await expect(client.responses.retrieve('resp_unknown')).rejects.toMatchObject({ status: 404 })
     const created = await client.responses.create({ model: 'any', input: 'hi', background: true })

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { createEventStream, type EventStreamOptions } from '../../server/index.js'
 import type { Generation } from '../generation/generation.js'
 import { EventSplitter } from '../upstream/event-splitter.js'
@@ -8,6 +9,7 @@ import {
   isRelayableError,
   isSuccess,
   readUpstreamBody,
+  relayedHeaders,
   unreadableBody,
 } from './upstream-answer.js'
 
@@ -153,6 +155,10 @@ export async function relayPlain(
       exchange.answer(502, 'api_error', `the upstream failed: ${unreadable}`)
       return
     }
+    if (isSuccess(upstream.status) && isEventStream(upstream.headers)) {
+      await relayAsItComes(exchange, upstream)
+      return
+    }
     const upstreamBody = await readUpstreamBody(upstream)
     if (response.destroyed) return
     if (isSuccess(upstream.status) || isRelayableError(upstream.status))
@@ -167,4 +173,41 @@ export async function relayPlain(
     if (abort.signal.aborted || response.destroyed) return
     exchange.answer(502, 'api_error', `the upstream failed: ${route.upstream.describe(error)}`)
   }
+}
+
+const isEventStream = (headers: IncomingHttpHeaders) =>
+  /^text\/event-stream\b/i.test(String(headers['content-type'] ?? ''))
+
+/**
+ * A stream the gateway only passes on (an upstream's own background response, resumed with
+ * `?stream=true`): each chunk as it comes, at the pace the client reads, not buffered to the end.
+ */
+async function relayAsItComes(exchange: Exchange, upstream: UpstreamResponse): Promise<void> {
+  const response = exchange.response as ServerResponse
+  response.writeHead(upstream.status, relayedHeaders(upstream.headers))
+  exchange.report(upstream.status)
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      if (response.destroyed) break
+      if (!response.write(chunk)) await drained(response)
+    }
+    response.end()
+  } catch {
+    // The upstream broke mid-way: the client sees its stream cut, as it would from the upstream.
+    response.destroy()
+  } finally {
+    upstream.body.destroy()
+  }
+}
+
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done)
+      response.off('close', done)
+      resolve()
+    }
+    response.on('drain', done)
+    response.on('close', done)
+  })
 }

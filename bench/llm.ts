@@ -1,16 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import os from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
 import { UPSTREAM_KEY } from '../test/fixtures/fake-llm-upstream.js'
 import { percentile, startStreamgate, stop } from './harness.js'
 
 /**
  * `npm run bench -- llm`: LLM_STREAMS (200) concurrent streamed chat completions of LLM_CHUNKS (500)
  * chunks each against a fake OpenAI upstream at full speed — directly, through streamgate, through
- * a naive node:http pass-through and through Portkey's gateway — in one run. Per target: time to
+ * a naive node:http pass-through and through Portkey's gateway — in one run. streamgate runs twice:
+ * on the memory store and on sqlite (the default: every generation durable), and the second is
+ * compared with the first (CPU per chunk, first chunk). Per target: time to
  * the first content chunk p50/p99, chunks/s, and the proxy's CPU-seconds per million chunks (from
  * /proc). LLM_ROUNDS (5) measured rounds after LLM_WARMUP (5) unmeasured ones, the targets taking
  * turns within each round; medians are reported, ratios to direct per round.
@@ -57,15 +62,19 @@ interface Target {
   ): Promise<{ child?: ChildProcess; baseUrl: string; headers: Record<string, string> }>
 }
 
-/** streamgate, trusting the test certificate of the fake upstream when it speaks HTTPS. */
-function streamgate(name: string): Target {
+/** Where the sqlite target keeps its file (read after the run: the bytes it stored). */
+const sqliteDirectory = mkdtempSync(join(os.tmpdir(), 'streamgate-bench-llm-'))
+const SQLITE_FILE = join(sqliteDirectory, 'gateway.db')
+
+/** streamgate on a store, trusting the test certificate of the fake upstream when it speaks HTTPS. */
+function streamgate(name: string, store: string): Target {
   return {
     name,
     start: async (upstreamUrl) => {
       const { child, port } = await startStreamgate(
         [
           '--store',
-          'memory',
+          store,
           '--jwt-secret',
           'llm-benchmark-secret-of-32-bytes!',
           '--upstream',
@@ -97,7 +106,8 @@ const targets: Target[] = [
       headers: { authorization: `Bearer ${UPSTREAM_KEY}` },
     }),
   },
-  streamgate('streamgate'),
+  streamgate('streamgate memory', 'memory'),
+  streamgate('streamgate sqlite', `sqlite:${SQLITE_FILE}`),
   {
     name: 'naive node:http pass-through',
     start: async (upstreamUrl) => {
@@ -276,6 +286,7 @@ interface Started {
 }
 
 const fmt = (value: number, digits = 1) => (Number.isNaN(value) ? '—' : value.toFixed(digits))
+const signed = (value: number, digits: number) => `${value >= 0 ? '+' : ''}${fmt(value, digits)}`
 const started: Started[] = []
 try {
   for (const target of targets.filter(
@@ -344,6 +355,16 @@ try {
         `under load p50 ${fmt(p50)} ms p99 ${fmt(p99)} ms  ${Math.round(chunksPerSecond).toLocaleString('en')} chunks/s  ` +
         `${fmt(cpuPerMillion, 2)} proxy CPU-s per 1M chunks`,
     )
+    const memory = started.find((one) => one.target.name === 'streamgate memory')
+    if (each.target.name === 'streamgate sqlite' && memory !== undefined && memory.failed === undefined) {
+      const memoryChunks = memory.rounds.reduce((sum, one) => sum + one.chunks, 0)
+      const memoryCpu = (memory.cpuSeconds / memoryChunks) * 1e6
+      console.log(
+        `${''.padEnd(30)} durable vs memory: CPU per chunk ${fmt(cpuPerMillion / memoryCpu, 2)}×; ` +
+          `first chunk alone p50 ${signed((each.idle?.p50 ?? 0) - (memory.idle?.p50 ?? 0), 2)} ms; ` +
+          `under load p50 ${signed(p50 - median(memory.rounds.map((one) => one.p50)), 1)} ms`,
+      )
+    }
     if (direct === undefined || direct === each || direct.failed !== undefined) continue
     // Per round against direct's same round, then the median of the rounds.
     const ratios = each.rounds.map(
@@ -363,4 +384,37 @@ try {
     if (each.child !== undefined) stop(each.child)
   }
   upstreamChild.kill('SIGKILL')
+}
+const sqliteTarget = started.find((each) => each.target.name === 'streamgate sqlite')?.child
+if (sqliteTarget !== undefined && sqliteTarget.exitCode === null) await once(sqliteTarget, 'exit')
+storedBytes()
+rmSync(sqliteDirectory, { recursive: true, force: true })
+
+/**
+ * The sqlite file against the bytes it holds for the generations kept (which are the bytes relayed:
+ * each stored event is what viewers were sent): pages in use, so the room that evictions freed is
+ * not counted.
+ */
+function storedBytes(): void {
+  let database: Database.Database
+  try {
+    database = new Database(SQLITE_FILE, { readonly: true, timeout: 5000 })
+  } catch {
+    return
+  }
+  try {
+    const pageSize = database.pragma('page_size', { simple: true }) as number
+    const pages = database.pragma('page_count', { simple: true }) as number
+    const free = database.pragma('freelist_count', { simple: true }) as number
+    const held = database.prepare('SELECT SUM(LENGTH(data)) AS bytes FROM stream_entries').get() as {
+      bytes: number
+    }
+    const used = (pages - free) * pageSize
+    console.log(
+      `\nsqlite: ${(held.bytes / 1e6).toFixed(1)} MB of events kept in ${(used / 1e6).toFixed(1)} MB of pages in use: ` +
+        `${(used / held.bytes).toFixed(2)}× the bytes relayed`,
+    )
+  } finally {
+    database.close()
+  }
 }

@@ -38,5 +38,10 @@ export function openSqliteFile(path: string): Database.Database {
     throw new StoreLockedError(path)
   }
   database.pragma('synchronous = NORMAL')
+  // The WAL is copied back into the file every 10,000 pages (40 MiB) rather than 1,000: the pages
+  // that every commit rewrites (the streams' rows, the index leaves of the running generations)
+  // are then copied once per 40 MiB, not ten times. Durable generations at 200 streams: 1.30× the
+  // CPU per chunk of the memory store at 1,000 pages, 1.09× at 10,000 (`npm run bench -- llm`).
+  database.pragma('wal_autocheckpoint = 10000')
   return database
 }

@@ -18,8 +18,11 @@ export type GenerationState = 'streaming' | 'completed' | 'failed' | 'cancelled'
 export interface GenerationSink {
   /** Before the first batch. */
   begin(generation: Generation): Promise<void>
-  /** `entries`: event n (from `firstId`) with its `id:` line, one buffer each. */
-  append(generation: Generation, entries: readonly Buffer[], firstId: number): Promise<void>
+  /**
+   * The events of one upstream read (`count` of them from id `firstId`), each with its `id:` line,
+   * in one buffer: stored as one entry, in one transaction.
+   */
+  append(generation: Generation, events: Buffer, firstId: number, count: number): Promise<void>
   /** After the last batch: its state, usage and end. */
   end(generation: Generation): Promise<void>
 }
@@ -105,6 +108,11 @@ export class Generation {
    * events are views of a buffer of their own, which the receiver may keep.
    */
   onEvents: ((events: readonly Buffer[], firstId: number) => void) | undefined
+  /**
+   * Told of every batch before it is stored (the events as the upstream sent them); a promise it
+   * returns is stored with the batch: what must be durable before anyone sees the batch.
+   */
+  beforeStore: ((events: readonly Buffer[]) => Promise<void> | undefined) | undefined
 
   /**
    * `onFinish` apart from the options: the options object is the caller's as it is (merging it into
@@ -463,10 +471,13 @@ export class Generation {
       this.publish(batch)
       return
     }
-    const entries = this.entriesOf(batch)
+    const body = all.subarray(bodyStart, offset)
+    const alongside = this.beforeStore?.(events)
     this.committing = this.committing.then(async () => {
       if (this.storeFailure !== undefined) return
-      await this.stored(() => sink.append(this, entries, firstId))
+      await this.stored(async () => {
+        await Promise.all([sink.append(this, body, firstId, events.length), alongside])
+      })
       if (this.storeFailure === undefined) this.publish(batch)
     })
   }

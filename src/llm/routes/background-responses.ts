@@ -84,6 +84,16 @@ export class BackgroundResponse {
   }
 }
 
+/** The `resp_…` id the first of these events that carries a Response object names. */
+function responseIdIn(events: readonly Buffer[]): string | undefined {
+  for (const event of events) {
+    if (!event.includes(RESPONSE_MEMBER)) continue
+    const response = (eventJson(event.toString('utf8')) as Json | undefined)?.response as Json | undefined
+    if (typeof response?.id === 'string') return response.id
+  }
+  return undefined
+}
+
 /**
  * The background responses of this gateway by their `resp_…` id, for as long as their generation is
  * kept: in memory, else (after a restart, or another node's) read back from the store.
@@ -93,10 +103,22 @@ export class BackgroundResponses {
 
   constructor(private readonly generations: Generations) {}
 
-  /** Tracks a new background response's generation (it reads the events as they come). */
+  /**
+   * Tracks a new background response's generation (it reads the events as they come). Its id is
+   * stored with the events that name it, so that any node finds it once a client can know it.
+   */
   start(generation: Generation): BackgroundResponse {
     const tracked = new BackgroundResponse(generation, (response) => this.named(response))
     generation.onEvents = (events) => tracked.take(events)
+    const { stored } = this.generations
+    if (stored !== undefined) {
+      generation.beforeStore = (events) => {
+        const id = responseIdIn(events)
+        if (id === undefined) return undefined
+        generation.beforeStore = undefined
+        return stored.recordResponse(id, generation.id)
+      }
+    }
     return tracked
   }
 
@@ -117,9 +139,7 @@ export class BackgroundResponses {
 
   private named(response: BackgroundResponse): void {
     this.sweep()
-    const id = response.id as string
-    this.byId.set(id, response)
-    this.generations.stored?.recordResponse(id, response.generation.id).catch(() => {})
+    this.byId.set(response.id as string, response)
   }
 
   private isKept(generation: Generation): boolean {

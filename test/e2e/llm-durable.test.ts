@@ -178,6 +178,20 @@ describe('generations through restarts (sqlite)', () => {
     expect(catchUp.headers.get('content-type')).toMatch(/^text\/plain/)
     expect(catchUp.headers.get('stream-closed')).toBe('true')
     expect(await catchUp.text()).toBe(whole)
+    // SSE mode: the protocol's `data` events carry the bytes; from the tail, only the end.
+    const sse = parse(await (await fetch(`${url}?offset=-1&live=sse`)).text())
+    const text = sse
+      .filter((event) => event.event === 'data')
+      .map((event) => event.data)
+      .join('\n')
+    expect(text.replace(/\n/g, '')).toBe(whole.replace(/\n/g, ''))
+    const closed = (events: ServerSentEvent[]) =>
+      events.some((event) => event.event === 'control' && event.data.includes('"streamClosed":true'))
+    expect(closed(sse)).toBe(true)
+    const tail = catchUp.headers.get('stream-next-offset') as string
+    const fromTail = parse(await (await fetch(`${url}?offset=${tail}&live=sse`)).text())
+    expect(fromTail.filter((event) => event.event === 'data')).toEqual([])
+    expect(closed(fromTail)).toBe(true)
     for (const method of ['POST', 'PUT', 'DELETE']) {
       const write = await fetch(url, {
         method,

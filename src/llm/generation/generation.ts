@@ -475,8 +475,9 @@ export class Generation {
     const alongside = this.beforeStore?.(events)
     this.committing = this.committing.then(async () => {
       if (this.storeFailure !== undefined) return
-      await this.stored(async () => {
-        await Promise.all([sink.append(this, body, firstId, events.length), alongside])
+      await this.stored(() => {
+        const appended = sink.append(this, body, firstId, events.length)
+        return alongside === undefined ? appended : Promise.all([appended, alongside]).then(() => {})
       })
       if (this.storeFailure === undefined) this.publish(batch)
     })

@@ -92,6 +92,10 @@ export class Generation {
   private reported: Partial<Omit<Usage, 'estimated'>> = {}
   private readonly viewers = new Set<EventStream>()
   private graceTimer: ReturnType<typeof setTimeout> | undefined
+  /** Another node runs it: cancel goes there, and its viewers count there. */
+  private readonly owner: RemoteOwner | undefined
+  /** Read back from the store (from before a restart, or another node's): not run here. */
+  readonly readBack: boolean
   /** Events numbered so far, and their bytes: some may still be being stored. */
   private numbered = 0
   private numberedBytes = 0
@@ -137,12 +141,7 @@ export class Generation {
     if (sink !== undefined) this.committing = this.stored(() => sink.begin(this))
   }
 
-  /** Another node runs it: cancel goes there, and its viewers count there. */
-  private readonly owner: RemoteOwner | undefined
-  /** Read back from the store (from before a restart, or another node's): not run here. */
-  readonly readBack: boolean
-
-  /** Whether it is read from the store rather than run here. */
+  /** Another node runs it (a replica, which follows the store): cancel goes there. */
   get isReplica(): boolean {
     return this.owner !== undefined
   }

@@ -37,6 +37,19 @@ export function serveCommand(): Command {
     .addOption(flag('--jwt-secret <secret>', 'HS256 secret for publisher and subscriber tokens'))
     .addOption(flag('--publisher-jwt-secret <secret>', 'HS256 secret for publisher tokens only'))
     .addOption(flag('--subscriber-jwt-secret <secret>', 'HS256 secret for subscriber tokens only'))
+    .addOption(
+      flag(
+        '--jwt-audience <uri...>',
+        "the hub's resource identifiers that at+jwt tokens must name in aud (default: its own URL)",
+      ),
+    )
+    .addOption(flag('--jwt-issuer <iss...>', 'accepted iss of at+jwt tokens (default: any)'))
+    .addOption(
+      flag(
+        '--jwt-issuer-key <iss=key...>',
+        "an issuer's verification key: an HS256 secret, a PEM public key, or @file",
+      ),
+    )
     .addOption(flag('--anonymous', 'subscribers without a token receive public updates (default)'))
     .addOption(new Option('--no-anonymous', 'require a subscriber token'))
     .addOption(flag('--subscriptions', 'presence updates and the active subscriptions API'))

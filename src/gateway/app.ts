@@ -3,7 +3,7 @@ import http, { type IncomingMessage, type Server, type ServerResponse } from 'no
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { createMercureHandler } from '../hub/mercure-http.js'
+import { createMercureHandler, PROTECTED_RESOURCE_METADATA_PATH } from '../hub/mercure-http.js'
 import { GENERATIONS_PREFIX } from '../llm/generation/stored-generations.js'
 import { Access } from '../llm/routes/access.js'
 import { encodeEvent } from '../protocol/encoder.js'
@@ -103,6 +103,8 @@ export function createGateway(
     maxTopics: config.maxTopics,
     maxWildcards: config.maxWildcards,
     publishOrigins: config.publishOrigin,
+    audiences: config.jwtAudience,
+    issuers: config.jwtIssuer,
     streamOptions,
     onStream: (stream, request) => trackStream(stream, request, '/.well-known/mercure'),
   })
@@ -234,6 +236,7 @@ export function createGateway(
         )
         return
       case '/.well-known/mercure':
+      case PROTECTED_RESOURCE_METADATA_PATH:
         await mercure(request, response, url)
         return
       case '/metrics':

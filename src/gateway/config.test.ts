@@ -26,6 +26,8 @@ describe('gateway configuration', () => {
       resumeGrace: 30,
       generationRetention: 3600,
       generationMaxBytes: 1024 ** 3,
+      jwtIssuer: [],
+      jwtIssuerKey: [],
       upstreamBackground: false,
       streamLongPoll: 20,
       streamReaders: 1000,

@@ -90,6 +90,19 @@ const keyList = z
       'a key cannot hold white space (it travels as a bearer token); separate several keys with commas',
   })
 
+/** `<iss>=<key>` pairs, split at the first `=` (a key, a PEM above all, may hold anything). */
+const issuerKeys = z.union([z.string(), z.array(z.string())]).transform((value, context) =>
+  (Array.isArray(value) ? value : [value]).map((pair) => {
+    const at = pair.indexOf('=')
+    if (at <= 0 || at === pair.length - 1)
+      context.addIssue({
+        code: 'custom',
+        message: `expected <issuer>=<key or @file>, got "${pair.slice(0, 60)}"`,
+      })
+    return { issuer: pair.slice(0, at), key: pair.slice(at + 1) }
+  }),
+)
+
 /** Every setting of `streamgate serve`: flags and their STREAMGATE_* environment twins meet here. */
 export const gatewayConfigSchema = z
   .object({
@@ -106,6 +119,12 @@ export const gatewayConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     store: store.default('sqlite:./.streamgate/hub.db'),
     jwtSecret: z.string().min(1).optional(),
+    /** The hub's resource identifiers for current-specification tokens' `aud`; default: its own URL. */
+    jwtAudience: listOfStrings.optional(),
+    /** Accepted `iss` of current-specification tokens; empty: any. */
+    jwtIssuer: listOfStrings.default([]),
+    /** Verification keys per issuer: `<iss>=<HS256 secret | PEM public key | @file>`. */
+    jwtIssuerKey: issuerKeys.default([]),
     publisherJwtSecret: z.string().min(1).optional(),
     subscriberJwtSecret: z.string().min(1).optional(),
     anonymous: flag.default(true),

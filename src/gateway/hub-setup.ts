@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { secretKey } from '../hub/authorization.js'
+import { secretKey, type VerificationKey } from '../hub/authorization.js'
 import { Hub } from '../hub/hub.js'
 import { MemoryStore } from '../hub/store/memory.js'
 import { RedisStore } from '../hub/store/redis.js'
@@ -18,6 +18,8 @@ export interface HubSetup {
   hub: Hub
   publisherSecret: string
   subscriberSecret: string
+  /** Verification keys of trusted token issuers, by `iss`. */
+  issuerKeys: ReadonlyMap<string, VerificationKey>
   /** Set when no secret was configured and the one kept in the data dir is used. */
   generatedSecretFile: string | undefined
   /** The durable streams' store, on the hub's engine. */
@@ -45,6 +47,12 @@ export function createHubFromConfig(config: GatewayConfig): HubSetup {
       readKeyValue(config.publisherJwtSecret, '--publisher-jwt-secret') ?? (fallback as string),
     subscriberSecret:
       readKeyValue(config.subscriberJwtSecret, '--subscriber-jwt-secret') ?? (fallback as string),
+    issuerKeys: new Map(
+      config.jwtIssuerKey.map(({ issuer, key }) => [
+        issuer,
+        verificationKeyOf(readKeyValue(key, `--jwt-issuer-key ${issuer}`) as string, '--jwt-issuer-key'),
+      ]),
+    ),
     generatedSecretFile,
     streamStore,
     closeStores: async () => {
@@ -56,9 +64,17 @@ export function createHubFromConfig(config: GatewayConfig): HubSetup {
 }
 
 export const verificationKeys = (setup: HubSetup) => ({
-  publisherKey: secretKey(setup.publisherSecret),
-  subscriberKey: secretKey(setup.subscriberSecret),
+  publisherKey: { ...secretKey(setup.publisherSecret), issuers: setup.issuerKeys },
+  subscriberKey: { ...secretKey(setup.subscriberSecret), issuers: setup.issuerKeys },
 })
+
+function verificationKeyOf(value: string, flag: string): VerificationKey {
+  try {
+    return secretKey(value)
+  } catch (error) {
+    throw new ConfigError(`${flag}: ${(error as Error).message}`)
+  }
+}
 
 /**
  * A secret, or a PEM public key, given inline or as @file (without the file's final line end: an

@@ -1,5 +1,7 @@
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
-import { errors, jwtVerify, SignJWT } from 'jose'
+import { createPublicKey, createSecretKey, type KeyObject, randomUUID } from 'node:crypto'
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose'
+import { grantsOf } from './authorization-details.js'
+import { AuthorizationError, invalidToken } from './authorization-error.js'
 import {
   exactSelector,
   SelectorError,
@@ -7,6 +9,8 @@ import {
   uriTemplateSelector,
   urlPatternSelector,
 } from './topic-selector.js'
+
+export { AuthorizationError }
 
 /** What a verified token allows: topic selectors for publishing and for private updates. */
 export interface Claims {
@@ -16,23 +20,30 @@ export interface Claims {
   payload: unknown
   /** When the token expires (`exp`, milliseconds since the epoch); Infinity without one. */
   expiresAt: number
+  /**
+   * A token of the current specification (`typ: at+jwt`, RFC 9068): its `aud` and `iss`, checked
+   * against the hub's policy (see `checkPolicy`) on every request.
+   */
+  accessToken?: { audience: string[]; issuer: string | undefined }
 }
 
 export interface VerificationKey {
   key: KeyObject | Uint8Array
   /** Accepted algorithms; anything else (including `none`) is refused. */
   algorithms: string[]
+  /**
+   * Keys of trusted issuers, by `iss`: a token that names one is verified with its key alone (a
+   * token naming no configured issuer, with this key).
+   */
+  issuers?: ReadonlyMap<string, VerificationKey>
 }
 
-export class AuthorizationError extends Error {
-  constructor(
-    readonly status: 401 | 403,
-    readonly code: 'SG_ERR_UNAUTHORIZED' | 'SG_ERR_FORBIDDEN',
-    message: string,
-  ) {
-    super(message)
-    this.name = 'AuthorizationError'
-  }
+/** What the hub requires of current-specification tokens. */
+export interface TokenPolicy {
+  /** The hub's resource identifiers: one must be in the token's `aud`. */
+  audiences: readonly string[]
+  /** Accepted `iss` values; empty: any (self-issued tokens, RFC 9068 allows it without metadata). */
+  issuers: readonly string[]
 }
 
 /**
@@ -69,39 +80,57 @@ export function tokenOf(headers: { authorization?: string; cookie?: string }): s
 }
 
 /**
- * Verifies signature, algorithm and expiry, and reads the Mercure claims: the `mercure` claim's
- * `publish` and `subscribe` arrays, and RFC 9396 `authorization_details` entries of type `mercure`
- * (`actions` publish/subscribe, `locations` the topic selectors).
+ * Verifies signature, algorithm and expiry, and reads the Mercure claims: the 0.x `mercure` claim's
+ * `publish` and `subscribe` arrays, and the current specification's `authorization_details` (see
+ * authorization-details.ts). A token whose header says `typ: at+jwt` (RFC 9068) must also carry
+ * `exp`, and its `aud` and `iss` are checked against `policy`; another `typ` than that or `JWT`
+ * is refused.
  */
-export async function verifyToken(token: string, verification: VerificationKey): Promise<Claims> {
+export async function verifyToken(
+  token: string,
+  verification: VerificationKey,
+  policy?: TokenPolicy,
+): Promise<Claims> {
+  const claims = await verifiedClaims(token, verification)
+  if (policy !== undefined) checkPolicy(claims, policy)
+  return claims
+}
+
+async function verifiedClaims(token: string, verification: VerificationKey): Promise<Claims> {
   const cache = verified.get(verification) ?? new Map<string, VerifiedToken>()
   verified.set(verification, cache)
   const known = cache.get(token)
   if (known !== undefined && Date.now() < known.until) return known.claims
   cache.delete(token)
+  const accessToken = isAccessToken(token)
+  const key = issuerKey(token, verification) ?? verification
   let payload: Record<string, unknown>
   try {
-    ;({ payload } = await jwtVerify(token, verification.key, { algorithms: verification.algorithms }))
+    ;({ payload } = await jwtVerify(token, key.key, {
+      algorithms: key.algorithms,
+      requiredClaims: accessToken ? ['exp'] : [],
+    }))
   } catch (error) {
-    const reason =
-      error instanceof errors.JWTExpired
-        ? 'the token has expired'
-        : error instanceof errors.JOSEAlgNotAllowed
-          ? 'the token is signed with an algorithm that is not accepted'
-          : 'the token is invalid'
-    throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', reason)
+    throw invalidToken(verificationFailure(error))
   }
   const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+  const grants = grantsOf(payload.authorization_details)
   const claims: Claims = { publish: [], subscribe: [], payload: undefined, expiresAt }
   const mercure = payload.mercure as { publish?: unknown; subscribe?: unknown; payload?: unknown } | undefined
-  claims.publish.push(...selectorsOf(mercure?.publish))
-  claims.subscribe.push(...selectorsOf(mercure?.subscribe))
-  claims.payload = mercure?.payload
-  const details = Array.isArray(payload.authorization_details) ? payload.authorization_details : []
-  for (const detail of details as { type?: unknown; actions?: unknown; locations?: unknown }[]) {
-    if (detail?.type !== 'mercure' || !Array.isArray(detail.actions)) continue
-    if (detail.actions.includes('publish')) claims.publish.push(...selectorsOf(detail.locations))
-    if (detail.actions.includes('subscribe')) claims.subscribe.push(...selectorsOf(detail.locations))
+  claims.publish.push(...selectorsOf(mercure?.publish), ...grants.publish)
+  claims.subscribe.push(...selectorsOf(mercure?.subscribe), ...grants.subscribe)
+  claims.payload = mercure?.payload ?? grants.payload
+  if (accessToken) {
+    const aud = payload.aud
+    claims.accessToken = {
+      audience:
+        typeof aud === 'string'
+          ? [aud]
+          : Array.isArray(aud)
+            ? aud.filter((each) => typeof each === 'string')
+            : [],
+      issuer: typeof payload.iss === 'string' ? payload.iss : undefined,
+    }
   }
   if (cache.size >= MAX_VERIFIED_TOKENS) cache.delete(cache.keys().next().value as string)
   cache.set(token, {
@@ -109,6 +138,56 @@ export async function verifyToken(token: string, verification: VerificationKey):
     until: Math.min(expiresAt, Date.now() + VERIFIED_FOR_MS),
   })
   return claims
+}
+
+/** `at+jwt` (RFC 9068) or `JWT`/none (0.x); any other `typ` is a token made for something else. */
+function isAccessToken(token: string): boolean {
+  let typ: unknown
+  try {
+    typ = decodeProtectedHeader(token).typ
+  } catch {
+    throw invalidToken('the token is invalid')
+  }
+  if (typ === undefined) return false
+  const type = String(typ)
+    .toLowerCase()
+    .replace(/^application\//, '')
+  if (type === 'at+jwt') return true
+  if (type === 'jwt') return false
+  throw invalidToken(`the token's typ is ${JSON.stringify(typ).slice(0, 40)}, not at+jwt (an access token)`)
+}
+
+/** The key of the issuer the token names, when that issuer is configured. */
+function issuerKey(token: string, verification: VerificationKey): VerificationKey | undefined {
+  if (verification.issuers === undefined || verification.issuers.size === 0) return undefined
+  try {
+    const { iss } = decodeJwt(token)
+    return typeof iss === 'string' ? verification.issuers.get(iss) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function verificationFailure(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired'
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return 'the token is signed with an algorithm that is not accepted'
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return 'the token is not valid yet (nbf)'
+    if (error.claim === 'exp') return 'the token has no exp: an access token must expire'
+    if (error.claim === 'iat') return 'the token was issued in the future (iat)'
+  }
+  return 'the token is invalid'
+}
+
+/** The checks of a current-specification token that depend on the request: `aud` and `iss`. */
+export function checkPolicy(claims: Claims, policy: TokenPolicy): void {
+  const access = claims.accessToken
+  if (access === undefined) return
+  if (!access.audience.some((audience) => policy.audiences.includes(audience)))
+    throw invalidToken(`the token's aud does not name this hub (expected ${policy.audiences.join(' or ')})`)
+  if (policy.issuers.length > 0 && (access.issuer === undefined || !policy.issuers.includes(access.issuer)))
+    throw invalidToken("the token's iss is not an accepted issuer")
 }
 
 interface VerifiedToken {
@@ -152,7 +231,33 @@ function selectorsOf(value: unknown): TopicSelector[] {
   return selectors
 }
 
-/** Mints a token (the `token` command; tests). */
+/** Mints a token of the current specification (the `token` command; tests): RFC 9068 claims. */
+export async function signAccessToken(
+  secret: string,
+  grants: { publish?: string[]; subscribe?: string[]; payload?: unknown },
+  options: { issuer: string; audience: string; subject?: string; ttlSeconds: number },
+): Promise<string> {
+  const details = (['publish', 'subscribe'] as const)
+    .filter((action) => grants[action] !== undefined && grants[action].length > 0)
+    .map((action) => ({
+      type: 'mercure',
+      actions: [action],
+      topics: (grants[action] as string[]).map((match) => ({ match })),
+      ...(action === 'subscribe' && grants.payload !== undefined ? { payload: grants.payload } : {}),
+    }))
+  const subject = options.subject ?? 'streamgate-cli'
+  return new SignJWT({ authorization_details: details, client_id: subject })
+    .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+    .setIssuer(options.issuer)
+    .setAudience(options.audience)
+    .setSubject(subject)
+    .setIssuedAt()
+    .setJti(randomUUID())
+    .setExpirationTime(`${options.ttlSeconds}s`)
+    .sign(createSecretKey(Buffer.from(secret, 'utf8')))
+}
+
+/** Mints a 0.x token, with the `mercure` claim (the `token` command; tests). */
 export async function signToken(
   secret: string,
   claims: { publish?: string[]; subscribe?: string[]; payload?: unknown },

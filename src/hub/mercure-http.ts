@@ -57,7 +57,19 @@ export interface MercureOptions {
   publishOrigins?: readonly string[]
   /** Each subscription's stream, for the application's registry (logs, shutdown). */
   onStream?: (stream: EventStream, request: Request) => void
+  /**
+   * The hub's resource identifiers, one of which a current-specification token (`typ: at+jwt`)
+   * must name in `aud`. Default: the hub's URL as the request reached it.
+   */
+  audiences?: readonly string[]
+  /** The `iss` values accepted from current-specification tokens; empty: any. */
+  issuers?: readonly string[]
 }
+
+/** RFC 9728 metadata of the hub (`spec/mercure.md` §Protected Resource Metadata). */
+export const PROTECTED_RESOURCE_METADATA_PATH = '/.well-known/oauth-protected-resource/.well-known/mercure'
+/** The revision of the Mercure protocol whose tokens and metadata the hub implements. */
+const MERCURE_VERSION = 8
 
 /** Selectors per subscription by default: more is a denial of service, not a use case. */
 const MAX_SELECTORS = 100
@@ -73,6 +85,16 @@ const CATCH_UP_RETRY_MS = 100
 export function createMercureHandler(hub: Hub, options: MercureOptions) {
   return async (request: Request, response: Response, url: URL): Promise<void> => {
     try {
+      if (url.pathname === PROTECTED_RESOURCE_METADATA_PATH) {
+        if (request.method !== 'GET' && request.method !== 'HEAD') {
+          fail(response, 405, 'SG_ERR_METHOD_NOT_ALLOWED', 'read the metadata with GET')
+          return
+        }
+        sendJson(response, 200, protectedResourceMetadata(request, options), {
+          'cache-control': 'max-age=300',
+        })
+        return
+      }
       if (url.pathname !== '/.well-known/mercure') {
         if (
           !options.subscriptions ||
@@ -82,7 +104,7 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
           fail(response, 404, 'SG_ERR_NOT_FOUND', `no route for ${url.pathname}`)
           return
         }
-        const claims = await claimsOf(request, options.subscriberKey)
+        const claims = await claimsOf(request, options.subscriberKey, options)
         if (claims === undefined) {
           throw new AuthorizationError(
             401,
@@ -91,7 +113,13 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
           )
         }
         const { status, document } = await listSubscriptions(hub, url.pathname, claims.subscribe)
-        sendJson(response, status, document, {}, 'application/ld+json')
+        // The cursor (the last event id) also in the hub link, as discovery gives it (§Discovery).
+        const cursor = (document as { lastEventID?: unknown }).lastEventID
+        const link: Record<string, string> =
+          typeof cursor === 'string'
+            ? { link: `</.well-known/mercure>; rel="mercure"; last-event-id="${encodeURIComponent(cursor)}"` }
+            : {}
+        sendJson(response, status, document, link, 'application/ld+json')
         return
       }
       if (request.method === 'GET') await subscribe(hub, options, request, response, url)
@@ -99,7 +127,9 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
       else
         fail(response, 405, 'SG_ERR_METHOD_NOT_ALLOWED', 'the hub answers GET (subscribe) and POST (publish)')
     } catch (error) {
-      if (error instanceof AuthorizationError || error instanceof PublishError) {
+      if (error instanceof AuthorizationError) {
+        fail(response, error.status, error.code, error.message, error.bearerError)
+      } else if (error instanceof PublishError) {
         fail(response, error.status, error.code, error.message)
       } else if (error instanceof SelectorError) {
         fail(response, 400, error.code, error.message)
@@ -112,16 +142,47 @@ export function createMercureHandler(hub: Hub, options: MercureOptions) {
   }
 }
 
-async function claimsOf(request: Request, key: VerificationKey): Promise<Claims | undefined> {
+async function claimsOf(
+  request: Request,
+  key: VerificationKey,
+  options: MercureOptions,
+): Promise<Claims | undefined> {
   const token = tokenOf({
     authorization: request.headers.authorization,
     cookie: request.headers.cookie,
   })
-  return token === undefined ? undefined : verifyToken(token, key)
+  if (token === undefined) return undefined
+  return verifyToken(token, key, {
+    audiences: options.audiences ?? [hubUrlOf(request)],
+    issuers: options.issuers ?? [],
+  })
+}
+
+/**
+ * What a client needs to get a token for this hub (RFC 9728): the resource identifier to put in
+ * `aud`, the accepted issuers, how to present the token. Tokens in the URL are not accepted here.
+ */
+function protectedResourceMetadata(request: Request, options: MercureOptions) {
+  return {
+    resource: options.audiences?.[0] ?? hubUrlOf(request),
+    ...(options.issuers !== undefined && options.issuers.length > 0
+      ? { authorization_servers: options.issuers }
+      : {}),
+    bearer_methods_supported: ['header'],
+    mercure_cookie: true,
+    mercure_version: MERCURE_VERSION,
+  }
+}
+
+/** The hub's URL as the request reached it: its default resource identifier. */
+function hubUrlOf(request: Request): string {
+  const encrypted = (request.socket as { encrypted?: boolean } | undefined)?.encrypted === true
+  const host = 'authority' in request ? request.authority : request.headers.host
+  return `${encrypted ? 'https' : 'http'}://${host ?? 'localhost'}/.well-known/mercure`
 }
 
 async function subscribe(hub: Hub, options: MercureOptions, request: Request, response: Response, url: URL) {
-  const claims = await claimsOf(request, options.subscriberKey)
+  const claims = await claimsOf(request, options.subscriberKey, options)
   if (claims === undefined && !options.anonymous) {
     throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'this hub requires a subscriber token')
   }
@@ -251,7 +312,7 @@ function resumeRequested(request: Request, url: URL): ResumePoint | undefined {
 }
 
 async function publish(hub: Hub, options: MercureOptions, request: Request, response: Response) {
-  const claims = await claimsOf(request, options.publisherKey)
+  const claims = await claimsOf(request, options.publisherKey, options)
   if (claims === undefined)
     throw new AuthorizationError(401, 'SG_ERR_UNAUTHORIZED', 'publishing requires a token')
   if (!/^Bearer\s+\S+$/i.test(request.headers.authorization ?? '')) {
@@ -293,14 +354,14 @@ function readBody(request: Request, maxBody: number): Promise<Uint8Array> {
   })
 }
 
-function fail(response: Response, status: number, code: string, message: string): void {
+function fail(response: Response, status: number, code: string, message: string, bearerError?: string): void {
   sendError(
     response,
     status,
     code,
     message,
     status === 401
-      ? { 'www-authenticate': 'Bearer realm="mercure"' }
+      ? { 'www-authenticate': `Bearer realm="mercure"${bearerError ? `, error="${bearerError}"` : ''}` }
       : status === 503
         ? { 'retry-after': '1' }
         : {},

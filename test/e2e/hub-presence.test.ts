@@ -45,9 +45,14 @@ describe('presence and the subscriptions API', () => {
     expect(list.headers.get('content-type')).toBe('application/ld+json')
     const body = (await list.json()) as {
       type: string
+      lastEventID: string
       subscriptions: { subscriber: string; topic: string }[]
     }
     expect(body.type).toBe('Subscriptions')
+    // The cursor in the hub link too, as discovery gives it.
+    expect(list.headers.get('link')).toBe(
+      `</.well-known/mercure>; rel="mercure"; last-event-id="${encodeURIComponent(body.lastEventID)}"`,
+    )
     expect(body.subscriptions).toContainEqual(
       expect.objectContaining({ subscriber: document.subscriber, topic }),
     )

@@ -9,6 +9,7 @@ import {
 } from '../server/index.js'
 import { sendError, sendJson } from '../server/json-response.js'
 import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
+import { requestOrigin } from '../server/request-origin.js'
 import {
   AuthorizationError,
   type Claims,
@@ -176,9 +177,7 @@ function protectedResourceMetadata(request: Request, options: MercureOptions) {
 
 /** The hub's URL as the request reached it: its default resource identifier. */
 function hubUrlOf(request: Request): string {
-  const encrypted = (request.socket as { encrypted?: boolean } | undefined)?.encrypted === true
-  const host = 'authority' in request ? request.authority : request.headers.host
-  return `${encrypted ? 'https' : 'http'}://${host ?? 'localhost'}/.well-known/mercure`
+  return `${requestOrigin(request)}/.well-known/mercure`
 }
 
 async function subscribe(hub: Hub, options: MercureOptions, request: Request, response: Response, url: URL) {

@@ -3,6 +3,7 @@ import type { Http2ServerRequest } from 'node:http2'
 import type { EventStream, EventStreamOptions } from '../server/event-stream.js'
 import { type NodeResponse, sendError, sendJson } from '../server/json-response.js'
 import { BodyTooLargeError, readRequestBody } from '../server/request-body.js'
+import { requestOrigin } from '../server/request-origin.js'
 import { ReadCapabilities } from './capability.js'
 import { gone, notFound, readStream } from './http-read.js'
 import { JsonBodyError, jsonMessages } from './json-messages.js'
@@ -340,9 +341,7 @@ export function createStreamsHandler(store: StreamStore, options: StreamsHttpOpt
 
 /** The request's own URL, absolute (a `Location` is one). */
 function absoluteUrl(request: Request): string {
-  const secure = 'encrypted' in request.socket && request.socket.encrypted === true
-  const host = request.headers[':authority'] ?? request.headers.host ?? 'localhost'
-  return `${secure ? 'https' : 'http'}://${host}${(request.url ?? '/').split('?')[0]}`
+  return `${requestOrigin(request)}${(request.url ?? '/').split('?')[0]}`
 }
 
 function describeHeaders(state: StreamState): Record<string, string> {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
+import { drainedOrClosed } from '../../server/drained.js'
 import { createEventStream, type EventStreamOptions } from '../../server/index.js'
 import type { Generation } from '../generation/generation.js'
 import { EventSplitter } from '../upstream/event-splitter.js'
@@ -189,7 +190,7 @@ async function relayAsItComes(exchange: Exchange, upstream: UpstreamResponse): P
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       if (response.destroyed) break
-      if (!response.write(chunk)) await drained(response)
+      if (!response.write(chunk)) await drainedOrClosed(response)
     }
     response.end()
   } catch {
@@ -198,16 +199,4 @@ async function relayAsItComes(exchange: Exchange, upstream: UpstreamResponse): P
   } finally {
     upstream.body.destroy()
   }
-}
-
-function drained(response: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done)
-      response.off('close', done)
-      resolve()
-    }
-    response.on('drain', done)
-    response.on('close', done)
-  })
 }
